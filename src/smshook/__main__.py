@@ -1,0 +1,3 @@
+from smshook.cli import main
+
+main()

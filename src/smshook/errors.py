@@ -1,0 +1,55 @@
+"""The one exception hierarchy of smshook.
+
+::
+
+    SmshookError
+    ├── ConfigError            configuration that cannot start (names the offending key)
+    ├── ProviderError          a callback we will not turn into events; carries the HTTP status
+    │   ├── AuthError          wrong credentials (401) or source address (403): never stored
+    │   └── InvalidRequest     authenticated but unreadable or invalid (400/415/422): quarantined
+    └── StoreError             the store could not commit: answer so that the provider retries (503)
+
+Foreign exceptions (``ValueError`` from a date parser, ``sqlite3.Error``, ...) are translated
+at the boundary with ``raise ... from``, so callers only ever catch these.
+"""
+
+from __future__ import annotations
+
+
+class SmshookError(Exception):
+    """Base of every error smshook raises on purpose."""
+
+
+class ConfigError(SmshookError):
+    """The configuration is invalid; the message names the key."""
+
+
+class ProviderError(SmshookError):
+    """A provider request we reject. ``status`` is the HTTP status to answer with."""
+
+    status: int = 400
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class AuthError(ProviderError):
+    """Credentials or source address do not match the connection. Not stored."""
+
+    status = 401
+
+
+class InvalidRequest(ProviderError):
+    """Authenticated, but the body cannot be read or is not what the provider sends. Quarantined."""
+
+    status = 400
+
+
+class StoreError(SmshookError):
+    """The store could not commit. Nothing was acknowledged."""

@@ -1,0 +1,172 @@
+"""The normalized event: smshook's public contract (API, forwarding, exports).
+
+Every provider callback becomes zero or more :class:`Event` objects. The public form of an event
+(:meth:`Event.to_public`) has exactly these fields, in this order:
+
+=================  ==========================================================================
+``id``             smshook's own id, a UUIDv7 string: sortable by time of receipt
+``type``           ``"status"`` (news about a message we sent) or ``"inbound"`` (a message to us)
+``connection``     the configured connection it arrived on (one provider account)
+``provider``       the provider kind: ``csoft``, ``cdyne``, ``webcom``, ``spryng``, ``bulkgate``...
+``message_id``     the provider's id of the message concerned (status: our outgoing message;
+                   inbound: the inbound message's own id, when the provider gives one)
+``status``         status events only: the unified status (:mod:`smshook.status`)
+``provider_status`` the provider's raw status or code, exactly as received (string)
+``failure_class``  ``"temporary"``, ``"permanent"`` or null
+``channel``        ``"sms"`` unless the provider says otherwise (``"viber"``)
+``from``, ``to``   phone numbers or short codes, digits without ``+`` / ``00``
+``text``           inbound only: the whole text
+``keyword``        inbound only: the first word, upper-cased (or the provider's own keyword)
+``reply_to``       inbound only: the outgoing message this one answers
+``reference``      the customer's own reference when the provider echoes one
+``occurred_at``    the provider's timestamp in UTC, ISO 8601 with ``Z``; null when none given
+``received_at``    when smshook received it, UTC
+``price``          a decimal string; ``currency`` says in what (BulkGate: ``"credits"``)
+``network``        ``{"mccmnc", "operator", "country"}`` when known
+``details``        every other provider field, kept as given
+=================  ==========================================================================
+
+Retries are recognised by :func:`idempotency_key`, built only from the provider's own data, so the
+same callback delivered twice yields the same key and is stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+EventType = Literal["status", "inbound"]
+FailureClass = Literal["temporary", "permanent"]
+
+PUBLIC_FIELDS: tuple[str, ...] = (
+    "id", "type", "connection", "provider", "message_id", "status", "provider_status",
+    "failure_class", "channel", "from", "to", "text", "keyword", "reply_to", "reference",
+    "occurred_at", "received_at", "price", "currency", "network", "details",
+)
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalized event. Adapters fill what the provider said; :func:`finalize` the rest."""
+
+    type: EventType
+    message_id: str | None = None
+    status: str | None = None
+    provider_status: str | None = None
+    failure_class: FailureClass | None = None
+    channel: str = "sms"
+    from_: str | None = None
+    to: str | None = None
+    text: str | None = None
+    keyword: str | None = None
+    reply_to: str | None = None
+    reference: str | None = None
+    occurred_at: datetime | None = None
+    price: str | None = None
+    currency: str | None = None
+    network: dict[str, str | None] | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    # Extra provider data that tells two otherwise equal callbacks apart (e.g. a raw receipt text).
+    key_extra: str = ""
+    # Filled by finalize():
+    id: str = ""
+    connection: str = ""
+    provider: str = ""
+    received_at: datetime | None = None
+    key: bytes = b""
+
+    def to_public(self) -> dict[str, Any]:
+        """The event as the public contract defines it (JSON-ready)."""
+        return {
+            "id": self.id,
+            "type": self.type,
+            "connection": self.connection,
+            "provider": self.provider,
+            "message_id": self.message_id,
+            "status": self.status,
+            "provider_status": self.provider_status,
+            "failure_class": self.failure_class,
+            "channel": self.channel,
+            "from": self.from_,
+            "to": self.to,
+            "text": self.text,
+            "keyword": self.keyword,
+            "reply_to": self.reply_to,
+            "reference": self.reference,
+            "occurred_at": iso(self.occurred_at),
+            "received_at": iso(self.received_at),
+            "price": self.price,
+            "currency": self.currency,
+            "network": self.network,
+            "details": self.details,
+        }
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC ISO 8601 with ``Z``; milliseconds only when there are any."""
+    if value is None:
+        return None
+    value = value.astimezone(UTC)
+    if value.microsecond:
+        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def idempotency_key(event: Event) -> bytes:
+    """A deterministic 16-byte key from the provider's own data (never from smshook's clock).
+
+    status:  connection, type, message id, raw status, channel, provider time, key_extra
+    inbound: connection, type, message id, sender, recipient, text, provider time, key_extra
+    """
+    when = iso(event.occurred_at) or ""
+    parts: tuple[str | None, ...]
+    if event.type == "status":
+        parts = (event.message_id, event.provider_status, event.channel, when)
+    else:
+        parts = (event.message_id, event.from_, event.to, event.text, when)
+    material = "\x1f".join(
+        (event.connection, event.type, *(p or "" for p in parts), event.key_extra)
+    )
+    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+_uuid_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def uuid7() -> str:
+    """A UUIDv7 string (RFC 9562): 48-bit ms timestamp, then a 12-bit counter so ids made in the
+    same millisecond in this process still sort in creation order, then 62 random bits."""
+    global _last_ms, _seq
+    with _uuid_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            _seq += 1
+            if _seq > 0xFFF:  # counter exhausted: borrow the next millisecond
+                _last_ms += 1
+                _seq = 0
+            ms = _last_ms
+        else:
+            _last_ms, _seq = ms, 0
+        seq = _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def finalize(events: list[Event], connection: str, provider: str, received_at: datetime) -> list[Event]:
+    """Stamp smshook's own fields on the events an adapter produced."""
+    for event in events:
+        event.id = uuid7()
+        event.connection = connection
+        event.provider = provider
+        event.received_at = received_at
+        event.key = idempotency_key(event)
+    return events

@@ -1,0 +1,122 @@
+"""Connection Software (csoft.co.uk, "It's Arrived"): delivery receipts and inbound SMS.
+
+Receipts: ``POST`` form body (labelled ``text/html`` in csoft's own example) with ``Username``,
+``PIN`` (the literal ``NULL`` when not configured), ``SendTo`` (the handset), ``Timestamp1``
+(``YYYY-MM-DDTHH:MM:SSZ``), ``MessageIdentifier`` and ``Report``. Inbound: ``SendTo`` is *our*
+number, ``ReplyTo`` the sender, ``Message`` the text. The answer echoes the identifier:
+``MessageIdentifier=…&Report=0&Text=OK``; anything but ``Report=0`` makes csoft resend.
+"""
+
+from __future__ import annotations
+
+import hmac
+from urllib.parse import quote
+
+from smshook.errors import AuthError, InvalidRequest, ProviderError
+from smshook.events import Event
+from smshook.providers import formats
+from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
+
+FORM = "text/plain; charset=utf-8"
+
+
+class Csoft(Provider):
+    slug = "csoft"
+    name = "Connection Software"
+    docs_url = "https://www.csoft.co.uk/support/delivery-receipts"
+    methods = frozenset({"POST"})
+    options = frozenset({"username", "pin"})
+    statuses = {
+        "0": ("delivered", None),
+        "-4": ("sent", None),
+        "-3": ("pending", None),
+        "11": ("sent", None),  # invalid characters removed, the rest processed
+        "19": ("sent", None),
+        "2": ("failed", "permanent"),  # invalid login
+        "3": ("rejected", "permanent"),  # invalid number
+        "5": ("rejected", "permanent"),
+        "7": ("rejected", "permanent"),
+        "4": ("rejected", "permanent"),  # inactive number
+        "8": ("rejected", "permanent"),  # blacklisted number
+        "25": ("undelivered", "temporary"),  # deleted by SMSC
+        "27": ("expired", "temporary"),
+        "28": ("undelivered", "temporary"),  # abandoned by SMSC
+    }
+    notes = {"11": "invalid characters removed", "19": "invalid characters removed"}
+
+    def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
+        fields = formats.form_fields(request)
+        self._authenticate(fields, connection)
+        details = {k: v for k, v in fields.items() if k not in _KNOWN}
+        when = formats.optional(fields, "Timestamp1")
+        occurred = formats.parse_time(when, "%Y-%m-%dT%H:%M:%SZ", "UTC", field="Timestamp1") if when else None
+        if "Report" in fields:
+            code = formats.require(fields, "Report")
+            try:
+                int(code)
+            except ValueError:
+                raise InvalidRequest(f"field 'Report': {code!r} is not a csoft report code") from None
+            status, failure = self.status_of(code)
+            if code in self.notes:
+                details["note"] = self.notes[code]
+            return [Event(
+                type="status",
+                message_id=formats.require(fields, "MessageIdentifier"),
+                status=status,
+                provider_status=code,
+                failure_class=failure,
+                to=formats.phone(fields.get("SendTo")),
+                occurred_at=occurred,
+                details=details,
+            )]
+        if "Message" in fields or "ReplyTo" in fields:
+            text = fields.get("Message", "")
+            return [Event(
+                type="inbound",
+                message_id=formats.optional(fields, "MessageIdentifier"),
+                from_=formats.phone(formats.require(fields, "ReplyTo")),
+                to=formats.phone(fields.get("SendTo")),
+                text=text,
+                keyword=formats.first_word(text),
+                occurred_at=occurred,
+                details=details,
+            )]
+        raise InvalidRequest("neither a delivery receipt (no 'Report') nor an inbound message (no 'Message')")
+
+    def _authenticate(self, fields: dict[str, str], connection: ConnectionInfo) -> None:
+        """Compare Username and PIN in constant time when the connection configures them."""
+        want_user = connection.options.get("username")
+        want_pin = connection.options.get("pin")
+        if want_user is None and want_pin is None:
+            return
+        ok = True
+        for name, want in (("Username", want_user), ("PIN", want_pin)):
+            if want is None:
+                continue
+            got = fields.get(name, "")
+            ok &= hmac.compare_digest(got.encode(), str(want).encode())
+        if not ok:
+            raise AuthError("Username/PIN do not match this connection")
+
+    def acknowledge(self, request: RawRequest, outcome: Outcome) -> Response:
+        ident = _identifier(request)
+        if not outcome.stored:
+            return Response(503, _answer(ident, "-1", "store unavailable, retry later"), FORM)
+        return Response(200, _answer(ident, "0", "OK"), FORM)
+
+    def reject(self, request: RawRequest, error: ProviderError) -> Response:
+        return Response(error.status, _answer(_identifier(request), "-1", error.message), FORM)
+
+
+_KNOWN = frozenset({"Username", "PIN", "SendTo", "Timestamp1", "MessageIdentifier", "Report", "Message", "ReplyTo"})
+
+
+def _identifier(request: RawRequest) -> str:
+    return formats.form_fields(request).get("MessageIdentifier", "")
+
+
+def _answer(identifier: str, report: str, text: str) -> bytes:
+    return f"MessageIdentifier={quote(identifier)}&Report={report}&Text={quote(text[:255])}".encode()
+
+
+PROVIDER = Csoft
