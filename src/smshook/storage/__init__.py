@@ -1,0 +1,26 @@
+"""Storage backends. :func:`open_store` picks one from a database URL; the contract every backend
+fulfils is :class:`smshook.storage.base.Store`."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote, urlsplit
+
+from smshook.errors import ConfigError
+from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
+
+__all__ = ["AppendResult", "EventQuery", "RawRecord", "Store", "make_store"]
+
+
+def make_store(url: str) -> Store:
+    """A store for ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if parts.netloc or not path:
+            raise ConfigError(f"database: {url!r} is not sqlite:///path/to/file.db")
+        from smshook.storage.sqlite import SQLiteStore
+
+        return SQLiteStore(path)
+    if parts.scheme in ("postgresql", "postgres"):
+        raise ConfigError("database: PostgreSQL support is not available in this version")
+    raise ConfigError(f"database: unsupported URL scheme {parts.scheme!r} (use sqlite:///path.db)")

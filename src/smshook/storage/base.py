@@ -1,0 +1,103 @@
+"""The storage contract. Every backend (SQLite, PostgreSQL) implements :class:`Store` and passes the
+same behavioural test suite (``tests/storage``).
+
+Writes are durable before they return: :meth:`Store.append` and :meth:`Store.quarantine` return
+only after the transaction is committed with fsync, and concurrent callers share commits (group
+commit). If the store cannot commit they raise :class:`~smshook.errors.StoreError`, and nothing of
+that call was acknowledged.
+
+One :meth:`Store.append` call is one durable transaction holding the raw request, its events
+(deduplicated by idempotency key: a duplicate is counted, never stored twice) and the messages'
+status projection (rules in :mod:`smshook.status`).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from smshook.events import Event
+
+# Headers never written to the store.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A request as kept beside its events (path and headers already stripped of secrets)."""
+
+    id: str
+    connection: str
+    provider: str
+    method: str
+    path: str
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    client: str | None
+    received_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """``new[i]`` tells whether ``events[i]`` was stored (True) or already known (False)."""
+
+    new: tuple[bool, ...]
+
+    @property
+    def new_count(self) -> int:
+        return sum(self.new)
+
+    @property
+    def duplicates(self) -> int:
+        return len(self.new) - self.new_count
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    connection: str | None = None
+    type: str | None = None
+    message_id: str | None = None
+    status: str | None = None
+    since: str | None = None  # ISO UTC; received_at >= since
+    before: str | None = None  # cursor: events with id < before
+    limit: int = 50
+
+
+class Store(abc.ABC):
+    """A durable home for raw requests, events, message statuses and the quarantine."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, apply pending migrations, start background writers."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Finish pending writes and release everything."""
+
+    @abc.abstractmethod
+    async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
+        """Store a request and its events in one durable transaction; returns which were new."""
+
+    @abc.abstractmethod
+    async def quarantine(self, raw: RawRecord, reason: str, http_status: int) -> str:
+        """Durably keep an unreadable request with the reason; returns the quarantine id.
+        An identical request (same connection, method, query and body) only counts an attempt."""
+
+    @abc.abstractmethod
+    async def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+
+    @abc.abstractmethod
+    async def events(self, query: EventQuery) -> list[dict[str, Any]]:
+        """Public events matching ``query``, newest first."""
+
+    @abc.abstractmethod
+    async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
+        """A message's current status and its timeline (oldest first), or None when unknown."""
+
+    @abc.abstractmethod
+    async def quarantined(self, limit: int = 50, before: str | None = None,
+                          connection: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined requests, newest first, with reason and raw request."""
