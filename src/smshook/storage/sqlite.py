@@ -332,10 +332,8 @@ class SQLiteStore(Store):
         for job, (value, error) in zip(jobs, results, strict=True):
             by_loop.setdefault(job.loop, []).append((job.future, value, error))
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve, items)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
     # -- reads ------------------------------------------------------------------------------------
     def _reader(self) -> sqlite3.Connection:
