@@ -1,0 +1,511 @@
+"""smshook's configuration, declared once.
+
+Every setting comes from, in priority order: keyword arguments (the CLI flags), ``SMSHOOK_*``
+environment variables, a TOML config file, then the defaults below. :func:`load_settings` is the
+one entry point; it rejects unknown keys, names the offending key in every error and never shows a
+secret (tokens, PINs, the database password). :func:`check_exposure` refuses a public bind that
+is not protected and returns the warnings to print. :meth:`Settings.connection_infos` gives the
+rest of the app plain, typed connection data.
+
+A config file looks like::
+
+    host = "0.0.0.0"
+    database = "postgresql://smshook@db/smshook"
+    api_token = "…"            # better: SMSHOOK_API_TOKEN
+
+    [connections.shop]         # -> /hooks/shop/<token>
+    provider = "csoft"
+    token = "…"
+    username = "…"
+    pin = "…"
+    allow_ips = ["203.0.113.0/24"]
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from smshook import providers
+from smshook.errors import ConfigError
+from smshook.providers.base import ConnectionInfo
+
+__all__ = [
+    "Connection",
+    "ConnectionSpec",
+    "Settings",
+    "check_exposure",
+    "is_loopback",
+    "load_settings",
+    "mask_url",
+    "reference_markdown",
+]
+
+ENV_PREFIX = "SMSHOOK_"
+# Environment variables read by the CLI rather than by Settings (so not "unknown").
+CLI_ENV_VARS = frozenset({"SMSHOOK_CONFIG", "SMSHOOK_LOG_LEVEL"})
+# Extra spellings of a setting's environment variable, first one wins.
+ENV_ALIASES: Mapping[str, tuple[str, ...]] = {"database": ("SMSHOOK_DATABASE_URL", "SMSHOOK_DATABASE")}
+MASK = "***"
+
+Network = IPv4Network | IPv6Network
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_URL_SAFE = re.compile(r"[A-Za-z0-9._~-]+")
+_MIN_SECRET = 16
+
+
+def _connection_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"connection name {name!r} must be 1-64 characters of A-Z a-z 0-9 _ -")
+    return name
+
+
+ConnectionName = Annotated[str, AfterValidator(_connection_name)]
+
+
+def _check_secret(value: SecretStr | None, *, url_safe: bool = False) -> SecretStr | None:
+    """Length and alphabet checks whose messages never include the value."""
+    if value is None:
+        return None
+    secret = value.get_secret_value()
+    if len(secret) < _MIN_SECRET:
+        raise ValueError(f"must be at least {_MIN_SECRET} characters (got {len(secret)})")
+    if url_safe and not _URL_SAFE.fullmatch(secret):
+        raise ValueError("may only contain the URL-safe characters A-Z a-z 0-9 - . _ ~")
+    return value
+
+
+class Connection(BaseModel):
+    """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: str = Field(description="Provider slug: which adapter reads this connection's callbacks.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="Secret path segment: the hook URL becomes /hooks/NAME/TOKEN (at least 16 URL-safe characters).",
+    )
+    allow_ips: list[Network] = Field(
+        default_factory=list,
+        description="Only accept callbacks from these addresses or CIDR networks (empty: any address).",
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA zone of the provider's naive timestamps (overrides the provider's)."
+    )
+    username: str | None = Field(default=None, description="csoft only: the Username csoft sends.")
+    pin: SecretStr | None = Field(default=None, description="csoft only: the PIN csoft sends.")
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        known = providers.registry()
+        if value not in known:
+            raise ValueError(f"unknown provider {value!r} (known: {', '.join(sorted(known))})")
+        return value
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret(value, url_safe=True)
+
+    @field_validator("allow_ips", mode="before")
+    @classmethod
+    def _networks(cls, value: Any) -> list[Network]:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise ValueError("must be a list of IP addresses or CIDR networks")
+        networks: list[Network] = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(str(item).strip()))
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network ({exc})") from None
+        return networks
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Prague')") from None
+        return value
+
+    @field_validator("pin", mode="before")
+    @classmethod
+    def _pin_digits(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("username", "pin")
+    @classmethod
+    def _provider_option(cls, value: Any, info: ValidationInfo) -> Any:
+        slug = info.data.get("provider")  # absent when the provider itself was invalid
+        key = info.field_name
+        if value is not None and slug is not None and key not in providers.registry()[slug].options:
+            takers = sorted(s for s, p in providers.registry().items() if key in p.options)
+            raise ValueError(f"provider {slug!r} has no {key!r} setting (only {', '.join(takers)})")
+        return value
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether a stranger who guesses the URL is kept out (token, IP list or csoft Username+PIN)."""
+        restricted = any(net.prefixlen > 0 for net in self.allow_ips)
+        return self.token is not None or restricted or (self.username is not None and self.pin is not None)
+
+    def spec(self, name: str) -> ConnectionSpec:
+        options: dict[str, str] = {}
+        if self.username is not None:
+            options["username"] = self.username
+        if self.pin is not None:
+            options["pin"] = self.pin.get_secret_value()
+        return ConnectionSpec(
+            info=ConnectionInfo(name=name, provider=self.provider, options=options, timezone=self.timezone),
+            token=self.token.get_secret_value() if self.token else None,
+            allow_ips=tuple(self.allow_ips),
+            authenticated=self.authenticated,
+        )
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class ConnectionSpec:
+    """A connection as the app uses it: plain values, secrets revealed (keep it out of logs)."""
+
+    info: ConnectionInfo  # what the adapter sees: name, provider, options (username/pin), timezone
+    token: str | None  # the required last path segment, or None
+    allow_ips: tuple[Network, ...]  # empty: any source address
+    authenticated: bool
+
+    def __repr__(self) -> str:  # never the token or the PIN
+        token = MASK if self.token else None
+        return (
+            f"ConnectionSpec(name={self.name!r}, provider={self.provider!r}, token={token!r}, "
+            f"allow_ips={[str(n) for n in self.allow_ips]}, authenticated={self.authenticated})"
+        )
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def provider(self) -> str:
+        return self.info.provider
+
+    def ip_allowed(self, address: str | None) -> bool:
+        """Whether a request from ``address`` passes the IP allow-list (always, when there is none)."""
+        if not self.allow_ips:
+            return True
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in net for net in self.allow_ips if net.version == ip.version)
+
+
+def _default_connections() -> dict[str, Connection]:
+    return {slug: Connection(provider=slug) for slug in providers.BUILTIN}
+
+
+# The parsed config file of the load_settings call in progress (sources are built per instance).
+_file_values: ContextVar[dict[str, Any] | None] = ContextVar("smshook_file_values", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything smshook needs to start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", env_ignore_empty=True, frozen=True, case_sensitive=False
+    )
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Address to listen on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port to listen on.")
+    database: str = Field(
+        default="sqlite:///smshook.db",
+        description="Where events are stored: sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB.",
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the query API and dashboard (at least 16 characters); unset: the API is open.",
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Start on a non-loopback address even without an API token or connection secrets.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Largest callback body accepted, in bytes (larger: 413)."
+    )
+    connections: dict[ConnectionName, Connection] = Field(
+        default_factory=_default_connections,
+        description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
+        "Unset: one open connection per built-in provider, named after it.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        aliased = {key: value for key, (_, value) in _alias_env().items()}
+        return (
+            init_settings,
+            InitSettingsSource(settings_cls, aliased),
+            env_settings,
+            InitSettingsSource(settings_cls, _file_values.get() or {}),
+        )
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        scheme, sep, rest = value.partition("://")
+        scheme = scheme.lower() if sep else ""
+        if scheme == "sqlite" and rest.startswith("/") and len(rest) > 1:
+            return value
+        if scheme in ("postgresql", "postgres") and rest:
+            return "postgresql://" + rest
+        if scheme == "sqlite":
+            raise ValueError("use sqlite:///PATH (three slashes, then the file path)")
+        # Never echo the value: a PostgreSQL URL may hold a password.
+        what = f"scheme {scheme!r}" if scheme else "value (not a URL)"
+        raise ValueError(f"unsupported database {what}: use sqlite:///PATH or postgresql://USER@HOST/DB")
+
+    @field_validator("api_token")
+    @classmethod
+    def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
+        return _check_secret(value)
+
+    def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
+        for key, value in super().__repr_args__():
+            yield key, mask_url(value) if key == "database" else value
+
+    def connection_infos(self) -> dict[str, ConnectionSpec]:
+        """Every configured connection by name, with plain values for the web layer and adapters."""
+        return {name: conn.spec(name) for name, conn in self.connections.items()}
+
+    def redacted(self) -> dict[str, Any]:
+        """The effective configuration as plain data, every secret replaced by ``***``."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, SecretStr):
+                return MASK
+            if isinstance(value, IPv4Network | IPv6Network):
+                return str(value)
+            if isinstance(value, list):
+                return [plain(v) for v in value]
+            return value
+
+        data: dict[str, Any] = {key: plain(getattr(self, key)) for key in type(self).model_fields}
+        data["database"] = mask_url(self.database)
+        data["connections"] = {
+            name: {key: plain(getattr(conn, key)) for key in Connection.model_fields}
+            for name, conn in self.connections.items()
+        }
+        return data
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (user info or ``password=`` parameter) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() == "sqlite":
+        return url
+    userinfo, at, host = rest.rpartition("@")  # the last @: a raw password may contain @ or /
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
+    return f"{scheme}://" + re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{MASK}", rest)
+
+
+def _alias_env() -> dict[str, tuple[str, str]]:
+    """field -> (variable, value) for the extra environment spellings that are set."""
+    found: dict[str, tuple[str, str]] = {}
+    for field, names in ENV_ALIASES.items():
+        for name in names:
+            if os.environ.get(name):
+                found[field] = (name, os.environ[name])
+                break
+    return found
+
+
+def _env_name(field: str) -> str:
+    return ENV_ALIASES.get(field, (ENV_PREFIX + field.upper(),))[0]
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from ``overrides`` > ``SMSHOOK_*`` environment > ``config_file`` > defaults.
+
+    Overrides that are ``None`` (CLI flags not given) are ignored. Raises :class:`ConfigError` with
+    one line per problem, each naming the key (``connections.shop.token: …``), never a secret.
+    """
+    values = {key: value for key, value in overrides.items() if value is not None}
+    file_values = _read_toml(Path(config_file)) if config_file is not None else {}
+    problems = _unknown_env_vars()
+    token = _file_values.set(file_values)
+    try:
+        settings = Settings(**values)
+    except SettingsError as exc:
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = _env_name(field.group(1)) if field else "environment"
+        problems.append(f"{name}: not valid JSON ({exc.__cause__ or exc})")
+    except ValidationError as exc:
+        problems += [_describe(error, values) for error in exc.errors()]
+    finally:
+        _file_values.reset(token)
+    if problems:
+        # `from None`: the chained ValidationError would show the rejected values, secrets included.
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems)) from None
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fp:
+            return tomllib.load(fp)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _unknown_env_vars() -> list[str]:
+    known = {ENV_PREFIX + field.upper() for field in Settings.model_fields} | CLI_ENV_VARS
+    known |= {name for names in ENV_ALIASES.values() for name in names}
+    problems = []
+    for name in sorted(os.environ):
+        upper = name.upper()
+        if upper.startswith(ENV_PREFIX) and upper not in known and not upper.startswith("SMSHOOK_TEST_"):
+            problems.append(f"{name}: unknown environment variable{_suggest(upper, known)}")
+    return problems
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
+    """One line for one pydantic error: dotted key, then a message without the input value."""
+    loc = [part for part in error["loc"] if part != "[key]"]
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        model: type[BaseModel] = Connection if len(loc) > 1 and loc[0] == "connections" else Settings
+        message = f"unknown key{_suggest(str(loc[-1]), model.model_fields)}"
+    elif error["type"] == "missing":
+        message = "required"
+    top = str(loc[0]) if loc else ""
+    if top in Settings.model_fields and top not in overrides:
+        alias = _alias_env().get(top)
+        if alias:
+            message += f" (from {alias[0]})"
+        elif os.environ.get(ENV_PREFIX + top.upper()) or os.environ.get(ENV_PREFIX + top):
+            message += f" (from {ENV_PREFIX + top.upper()})"
+    return f"{path}: {message}"
+
+
+# -- exposure --------------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ::1; anything else may be reachable from outside."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings) -> list[str]:
+    """Refuse (ConfigError) an unprotected non-loopback bind unless ``insecure``; return warnings.
+
+    Protected means: an API token, and on every connection a token, an IP allow-list or (csoft)
+    Username+PIN. On loopback, or with ``insecure``, the gaps become warnings instead.
+    """
+    open_connections = [name for name, conn in settings.connections.items() if not conn.authenticated]
+    gaps = [f"connection {name!r} has no token, allow_ips or credentials" for name in open_connections]
+    if settings.api_token is None:
+        gaps.insert(0, "api_token is not set, so the query API and dashboard are open")
+    public = not is_loopback(settings.host)
+    if public and gaps and not settings.insecure:
+        raise ConfigError(
+            f"refusing to listen on {settings.host} (not a loopback address) unprotected:\n"
+            + "".join(f"  {gap}\n" for gap in gaps)
+            + "set SMSHOOK_API_TOKEN and a token (or allow_ips) per connection, "
+            "or pass --insecure (SMSHOOK_INSECURE=1) to start anyway"
+        )
+    warnings = [
+        f"connection {name!r} is unauthenticated: anyone who can reach {settings.host} can post to /hooks/{name}"
+        for name in open_connections
+    ]
+    if settings.api_token is None:
+        warnings.append(f"the API is open: anyone who can reach {settings.host} can read every event")
+    if public and gaps:
+        warnings.insert(0, f"--insecure: listening on {settings.host} without full protection")
+    return warnings
+
+
+# -- documentation ---------------------------------------------------------------------------------
+
+
+def _default_text(model: type[BaseModel], name: str) -> str:
+    field = model.model_fields[name]
+    if name == "connections":
+        return "one per built-in provider"
+    if field.default_factory is not None:
+        return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
+    return "—" if field.default is None else f"`{json.dumps(field.default)}`"
+
+
+def reference_markdown() -> str:
+    """The configuration reference (Markdown tables) for the README, from the declarations above."""
+    lines = [
+        "| key | environment | default | description |",
+        "|---|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        env = " or ".join(f"`{e}`" for e in ENV_ALIASES.get(name, (_env_name(name),)))
+        lines.append(f"| `{name}` | {env} | {_default_text(Settings, name)} | {field.description} |")
+    lines += [
+        "",
+        "Each `[connections.NAME]` table (NAME: 1-64 of `A-Z a-z 0-9 _ -`):",
+        "",
+        "| key | default | description |",
+        "|---|---|---|",
+    ]
+    for name, field in Connection.model_fields.items():
+        default = "required" if field.is_required() else _default_text(Connection, name)
+        lines.append(f"| `{name}` | {default} | {field.description} |")
+    return "\n".join(lines) + "\n"
