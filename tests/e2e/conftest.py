@@ -1,0 +1,98 @@
+"""A real smshook server process on a free loopback port, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    workdir: Path
+    config: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def database(self) -> Path:
+        return self.workdir / "smshook.db"
+
+    def start(self, timeout: float = 20.0) -> Server:
+        self.port = self.port or free_port()
+        args = [sys.executable, "-m", "smshook", "serve", "--port", str(self.port),
+                "--database", f"sqlite:///{self.database}"]
+        if self.config is not None:
+            args += ["--config", str(self.config)]
+        self.log = self.workdir / f"server-{self.port}.log"
+        env = {**os.environ, **self.env}
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(args, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"server did not become ready:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log and self.log.exists() else ""
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[type[Server]]:
+    started: list[Server] = []
+
+    class Factory(Server):
+        def __init__(self, **kw: object) -> None:
+            super().__init__(workdir=tmp_path, **kw)  # type: ignore[arg-type]
+            started.append(self)
+
+    yield Factory
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def server(server_factory: type[Server]) -> Server:
+    return server_factory().start()
