@@ -47,7 +47,8 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     await store.close()
 
 
-CSOFT = b"Username=NULL&PIN=NULL&SendTo=447700912345&Timestamp1=2005-07-26T14:11:00Z&MessageIdentifier=309B9A1A&Report=0"
+CSOFT = (b"Username=NULL&PIN=NULL&SendTo=447700912345&Timestamp1=2005-07-26T14:11:00Z"
+         b"&MessageIdentifier=309B9A1A&Report=0")
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("csoft", "POST", {"content": CSOFT}, "Report=-1"),
     ("webcom", "POST", {"content": b'<response><state id_sms="1" time="">send</state></response>'},
