@@ -107,14 +107,32 @@ class Event:
         }
 
 
+_iso_cache: dict[datetime, str] = {}
+_ISO_CACHE_SIZE = 4096
+
+
 def iso(value: datetime | None) -> str | None:
     """UTC ISO 8601 with ``Z``; milliseconds only when there are any."""
     if value is None:
         return None
-    value = value.astimezone(UTC)
+    if value.tzinfo is not UTC:  # another zone, or naive (read as local time)
+        return _iso_utc(value.astimezone(UTC))
+    # Memoized for UTC values (where equal means the same instant): the events of one request
+    # share their received_at, often their occurred_at, and each is formatted several times on its
+    # way to the store.
+    text = _iso_cache.get(value)
+    if text is None:
+        if len(_iso_cache) >= _ISO_CACHE_SIZE:
+            _iso_cache.clear()
+        text = _iso_cache[value] = _iso_utc(value)
+    return text
+
+
+def _iso_utc(value: datetime) -> str:
+    # isoformat() of a UTC datetime ends in "+00:00": swap that for "Z" (C speed, unlike strftime).
     if value.microsecond:
-        return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return value.isoformat()[:-6] + "Z"
 
 
 def idempotency_key(event: Event) -> bytes:
@@ -138,12 +156,27 @@ def idempotency_key(event: Event) -> bytes:
 _uuid_lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+# Random bits come from os.urandom in blocks (one system call per 512 ids, not one per id); a
+# forked child starts with an empty block so it never repeats its parent's bits.
+_POOL_SIZE = 4096
+_pool = b""
+_pool_at = 0
+_RAND_MASK = (1 << 62) - 1
+_VERSION_VARIANT = (0x7 << 76) | (0b10 << 62)
+
+
+def _reset_pool() -> None:
+    global _pool, _pool_at
+    _pool, _pool_at = b"", 0
+
+
+os.register_at_fork(after_in_child=_reset_pool)
 
 
 def uuid7() -> str:
     """A UUIDv7 string (RFC 9562): 48-bit ms timestamp, then a 12-bit counter so ids made in the
     same millisecond in this process still sort in creation order, then 62 random bits."""
-    global _last_ms, _seq
+    global _last_ms, _seq, _pool, _pool_at
     with _uuid_lock:
         ms = time.time_ns() // 1_000_000
         if ms <= _last_ms:
@@ -155,9 +188,12 @@ def uuid7() -> str:
         else:
             _last_ms, _seq = ms, 0
         seq = _seq
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand
-    h = f"{value:032x}"
+        at = _pool_at
+        if at + 8 > len(_pool):
+            _pool, at = os.urandom(_POOL_SIZE), 0
+        _pool_at = at + 8
+        rand = int.from_bytes(_pool[at:at + 8], "big") & _RAND_MASK
+    h = f"{(ms << 80) | (seq << 64) | _VERSION_VARIANT | rand:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -10,6 +10,7 @@ number, ``ReplyTo`` the sender, ``Message`` the text. The answer echoes the iden
 from __future__ import annotations
 
 import hmac
+from functools import lru_cache
 from urllib.parse import quote
 
 from smshook.errors import AuthError, InvalidRequest, ProviderError
@@ -112,11 +113,17 @@ _KNOWN = frozenset({"Username", "PIN", "SendTo", "Timestamp1", "MessageIdentifie
 
 
 def _identifier(request: RawRequest) -> str:
-    return formats.form_fields(request).get("MessageIdentifier", "")
+    return formats.form_value(request, "MessageIdentifier") or ""
 
 
 def _answer(identifier: str, report: str, text: str) -> bytes:
-    return f"MessageIdentifier={quote(identifier)}&Report={report}&Text={quote(text[:255])}".encode()
+    return f"MessageIdentifier={quote(identifier)}&Report={report}&Text={_quoted(text[:255])}".encode()
+
+
+@lru_cache(maxsize=256)
+def _quoted(text: str) -> str:
+    """The answer's Text, percent-encoded (a handful of fixed texts and error messages)."""
+    return quote(text)
 
 
 PROVIDER = Csoft

@@ -37,6 +37,16 @@ def decode_text(data: bytes) -> str:
 # -- forms ------------------------------------------------------------------------------------------
 
 
+def _form_text(raw: bytes) -> str:
+    """One percent-encoded form key or value as text (``+`` is a space)."""
+    if b"%" in raw or b"+" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def parse_form(data: bytes) -> dict[str, str]:
     """A tolerant ``application/x-www-form-urlencoded`` reader.
 
@@ -51,9 +61,9 @@ def parse_form(data: bytes) -> dict[str, str]:
         if not part:
             continue
         name, _, value = part.partition(b"=")
-        key = decode_text(unquote_to_bytes(name.replace(b"+", b" "))).strip()
+        key = _form_text(name).strip() if b"%" in name or b"+" in name or not name.isascii() else name.decode().strip()
         if key and key not in fields:
-            fields[key] = decode_text(unquote_to_bytes(value.replace(b"+", b" ")))
+            fields[key] = _form_text(value)
     return fields
 
 
@@ -64,6 +74,24 @@ def form_fields(request: RawRequest) -> dict[str, str]:
     if request.body:
         fields.update(parse_form(request.body))
     return fields
+
+
+def _form_value(data: bytes, name: str) -> str | None:
+    """``parse_form(data).get(name)``, decoding only the keys before it and its own value."""
+    for part in data.split(b"&"):
+        key, _, value = part.strip(b"\r\n").partition(b"=")
+        text = _form_text(key) if b"%" in key or b"+" in key or not key.isascii() else key.decode()
+        if text.strip() == name:
+            return _form_text(value)
+    return None
+
+
+def form_value(request: RawRequest, name: str) -> str | None:
+    """``form_fields(request).get(name)``, reading only that field (for answers that echo one)."""
+    found = _form_value(request.body, name) if request.body else None
+    if found is None and request.query:
+        found = _form_value(request.query, name)
+    return found
 
 
 def require(fields: Mapping[str, Any], name: str) -> str:
@@ -155,16 +183,79 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+# strptime directives the fast path reads: fixed-width digits.
+_WIDTHS = {"Y": 4, "y": 2, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+_Layout = tuple[int, tuple[tuple[str, int, int], ...], tuple[tuple[int, str], ...]]
+
+
+@lru_cache(maxsize=64)
+def _layout(fmt: str) -> _Layout | None:
+    """(length, fields, literals) of a format made only of fixed-width digit fields and literal
+    characters, or None when the format needs strptime (``%I``, ``%p``, ``%z``, ``%%``...)."""
+    fields: list[tuple[str, int, int]] = []
+    literals: list[tuple[int, str]] = []
+    pos = i = 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            code = fmt[i + 1:i + 2]
+            if code not in _WIDTHS or any(f[0] == code for f in fields):
+                return None
+            fields.append((code, pos, pos + _WIDTHS[code]))
+            pos += _WIDTHS[code]
+            i += 2
+        else:  # matched exactly here; strptime is laxer (any case, runs of space) and takes the rest
+            literals.append((pos, fmt[i]))
+            pos += 1
+            i += 1
+    if "Y" in (f[0] for f in fields) and "y" in (f[0] for f in fields):
+        return None
+    return pos, tuple(fields), tuple(literals)
+
+
+def _fast_strptime(value: str, layout: _Layout) -> datetime | None:
+    """``datetime.strptime`` for a value in exactly the canonical shape of a fixed-width layout
+    (every field zero-padded, literals as in the format); None for anything else, which then goes
+    to strptime itself, so results and errors never differ from it."""
+    length, fields, literals = layout
+    if len(value) != length or not value.isascii():
+        return None
+    for pos, char in literals:
+        if value[pos] != char:
+            return None
+    parts = {"Y": 1900, "m": 1, "d": 1, "H": 0, "M": 0, "S": 0}
+    for code, start, end in fields:
+        digits = value[start:end]
+        if not digits.isdigit():
+            return None
+        number = int(digits)
+        if code == "y":  # strptime's pivot: 69-99 are 1900s, 00-68 are 2000s
+            code, number = "Y", number + (2000 if number <= 68 else 1900)
+        parts[code] = number
+    try:
+        return datetime(parts["Y"], parts["m"], parts["d"], parts["H"], parts["M"], parts["S"])
+    except ValueError:
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _utc_time(value: str, fmt: str, tz: str) -> datetime:
+    """The UTC time of a stripped provider timestamp (cached: batches repeat their times)."""
+    layout = _layout(fmt)
+    parsed = _fast_strptime(value, layout) if layout is not None else None
+    if parsed is None:
+        parsed = datetime.strptime(value, fmt)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC if tz == "UTC" else zone(tz))
+    return parsed.astimezone(UTC)
+
+
 def parse_time(value: str, fmt: str, tz: str, *, field: str) -> datetime:
     """Parse a provider timestamp with ``strptime`` format ``fmt`` in zone ``tz`` and convert it to
     UTC. ``tz`` is an IANA name; a format with ``%z`` or a trailing ``Z`` overrides it."""
     try:
-        parsed = datetime.strptime(value.strip(), fmt)
+        return _utc_time(value.strip(), fmt, tz)
     except ValueError as exc:
         raise InvalidRequest(f"field {field!r}: {value!r} is not a time in the form {fmt!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC if tz == "UTC" else zone(tz))
-    return parsed.astimezone(UTC)
 
 
 # -- numbers ----------------------------------------------------------------------------------------
@@ -177,11 +268,21 @@ def decimal_text(value: Any, *, field: str) -> str | None:
     if isinstance(value, bool):
         raise InvalidRequest(f"field {field!r} must be a decimal number")
     try:
-        number = Decimal(str(value).strip())
+        return _plain_decimal(str(value).strip())
+    except ValueError as exc:
+        raise InvalidRequest(f"field {field!r}: {value!r} is not a decimal number") from exc.__cause__
+
+
+@lru_cache(maxsize=1024)
+def _plain_decimal(text: str) -> str:
+    """``text`` as a plain decimal string; ValueError when it is not a finite number (cached:
+    prices repeat)."""
+    try:
+        number = Decimal(text)
     except InvalidOperation as exc:
-        raise InvalidRequest(f"field {field!r}: {value!r} is not a decimal number") from exc
+        raise ValueError(text) from exc
     if not number.is_finite():
-        raise InvalidRequest(f"field {field!r}: {value!r} is not a decimal number")
+        raise ValueError(text)
     return format(number, "f")
 
 
