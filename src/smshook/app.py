@@ -7,8 +7,10 @@ store is opened and closed by the ASGI lifespan.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
+from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo
 from smshook.settings import Settings
@@ -46,7 +48,29 @@ class SmshookApp:
         self.store = store or make_store(settings.database)
         token = settings.api_token.get_secret_value() if settings.api_token else None
         self.hooks = HookApp(connections_from(settings), self.store, max_body=settings.max_body_bytes)
-        self.api = build_api(self.store, token)
+        self.dispatcher: Dispatcher | None = None
+        self.api = build_api(self.store, token, wake=self._wake_dispatcher)
+
+    def _wake_dispatcher(self) -> None:
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def start_forwarding(self) -> None:
+        """Upsert the config file's subscriptions, then start the dispatcher (unless disabled)."""
+        for name, spec in self.settings.subscriptions.items():
+            existing = await self.store.subscription(name)
+            await self.store.put_subscription(spec.build(name, "config", keep=existing))
+        for sub in await self.store.subscriptions():  # taken out of the config file: stop, keep history
+            if sub.source == "config" and sub.id not in self.settings.subscriptions and sub.enabled:
+                await self.store.put_subscription(
+                    replace(sub, enabled=False, disabled_reason="no longer in the config file"))
+        if self.settings.forwarding:
+            s = self.settings
+            self.dispatcher = Dispatcher(self.store, DispatchConfig(
+                schedule=tuple(s.forwarding_schedule), jitter=s.forwarding_jitter, timeout=s.forwarding_timeout,
+                concurrency=s.forwarding_concurrency, lease=s.forwarding_lease,
+                poll_interval=s.forwarding_poll_interval))
+            self.dispatcher.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -63,12 +87,16 @@ class SmshookApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.store.open()
+                    await self.start_forwarding()
                 except Exception as exc:
                     log.error("cannot start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self.dispatcher is not None:
+                    await self.dispatcher.stop()
+                    self.dispatcher = None
                 await self.store.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -146,7 +146,7 @@ def to_toml(data: Mapping[str, Any]) -> str:
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
-        if isinstance(v, int):
+        if isinstance(v, int | float):
             return str(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
@@ -160,4 +160,105 @@ def to_toml(data: Mapping[str, Any]) -> str:
         lines.append("connections = {}")  # none at all (leaving it out would mean the defaults)
     for name, conn in data.get("connections", {}).items():
         lines += ["", f"[connections.{name}]", *table(conn)]
+    for name, sub in data.get("subscriptions", {}).items():
+        lines += ["", f"[subscriptions.{name}]", *table(sub)]
+        if any(sub.get("filters", {}).values()):
+            lines += ["", f"[subscriptions.{name}.filters]", *table(sub["filters"])]
     return "\n".join(lines)
+
+
+def _store_call(config_file: Path | None, database: str | None, call: Callable[[Any], Any]) -> Any:
+    """Open the configured store (no server needed: SQLite is shared safely), run ``call``, close."""
+    import asyncio
+
+    from smshook.errors import StoreError
+    from smshook.storage import make_store
+
+    settings, _ = _load(config_file, database=database)
+
+    async def run() -> Any:
+        store = make_store(settings.database)
+        await store.open()
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (ConfigError, StoreError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def _utc(value: str | None, name: str) -> str | None:
+    from datetime import UTC, datetime
+
+    from smshook.events import iso
+
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        _fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-03-01T12:00:00Z)")
+    return iso(when if when.tzinfo else when.replace(tzinfo=UTC))
+
+
+@main.command()
+@config_option
+@click.option("--database", help="sqlite:///PATH [default: from the configuration].")
+@click.option("--subscription", "subscription_id", help="Only this subscription.")
+@click.option("--state", type=click.Choice(["pending", "delivering", "delivered", "dead"]), help="Only this state.")
+@click.option("--event", "event_id", help="Only this event id.")
+@click.option("--connection", help="Only this connection.")
+@click.option("--message", "message_id", help="Only this provider message id.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def deliveries(config_file: Path | None, database: str | None, subscription_id: str | None, state: str | None,
+               event_id: str | None, connection: str | None, message_id: str | None, limit: int,
+               as_json: bool) -> None:
+    """List deliveries to subscriptions (the outbox), newest first."""
+    from smshook.forwarding.model import DeliveryQuery
+
+    query = DeliveryQuery(subscription_id, state, event_id, connection, message_id, limit)
+    rows: list[dict[str, Any]] = _store_call(config_file, database, lambda s: s.deliveries(query))
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+        return
+    click.echo(f"{'webhook-id':<36}  {'subscription':<16}  {'event':<36}  {'state':<10}  tries  "
+               f"{'next attempt':<24}  last error")
+    for r in rows:
+        click.echo(f"{r['id']:<36}  {r['subscription_id']:<16}  {r['event_id']:<36}  {r['state']:<10}  "
+                   f"{r['attempts']:>5}  {r['next_attempt_at'] or '-':<24}  {r['last_error'] or ''}")
+
+
+@main.command()
+@config_option
+@click.option("--database", help="sqlite:///PATH [default: from the configuration].")
+@click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
+@click.option("--subscription", "subscription_id", help="Only this subscription (with --since/--until: also "
+              "events it never had).")
+@click.option("--connection", help="With --message: the connection.")
+@click.option("--message", "message_id", help="Every event of this provider message id.")
+@click.option("--since", help="Events received at or after (ISO 8601).")
+@click.option("--until", help="Events received before (ISO 8601).")
+@click.option("--state", "states", multiple=True, type=click.Choice(["pending", "delivered", "dead"]),
+              help="Only deliveries in this state (repeatable) [default: any not in flight].")
+def replay(config_file: Path | None, database: str | None, event_ids: tuple[str, ...], subscription_id: str | None,
+           connection: str | None, message_id: str | None, since: str | None, until: str | None,
+           states: tuple[str, ...]) -> None:
+    """Send deliveries again (dead-lettered or past), with their original webhook-id.
+
+    A running server picks them up at its next poll."""
+    import time
+
+    from smshook.forwarding.model import ReplayQuery
+
+    if not (event_ids or subscription_id or message_id):
+        _fail("give --event, --message or --subscription")
+    query = ReplayQuery(event_ids, subscription_id, connection, message_id, _utc(since, "--since"),
+                        _utc(until, "--until"), states)
+    count = _store_call(config_file, database, lambda s: s.replay(query, time.time()))
+    click.echo(f"replayed {count} deliveries")
+

@@ -52,6 +52,8 @@ from pydantic_settings.exceptions import SettingsError
 
 from smshook import providers
 from smshook.errors import ConfigError
+from smshook.forwarding.config import FilterSpec, SubscriptionSpec
+from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
 from smshook.providers.base import ConnectionInfo
 
 __all__ = [
@@ -263,6 +265,27 @@ class Settings(BaseSettings):
         description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
         "Unset: one open connection per built-in provider, named after it.",
     )
+    subscriptions: dict[ConnectionName, SubscriptionSpec] = Field(
+        default_factory=dict,
+        description="Where events are forwarded, as [subscriptions.NAME] tables (NAME is the subscription id); "
+        "upserted at start. More can be added through the API.",
+    )
+    forwarding: bool = Field(default=True, description="Run the dispatcher that delivers events to subscriptions.")
+    forwarding_schedule: list[Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: list(DEFAULT_SCHEDULE), min_length=1,
+        description="Seconds to wait before each delivery attempt (the first is usually 0); after the last "
+        "attempt a delivery is dead-lettered.",
+    )
+    forwarding_jitter: float = Field(default=0.1, ge=0, le=1, description="Spread each retry delay by ± this fraction.")
+    forwarding_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds allowed per delivery attempt.")
+    forwarding_concurrency: int = Field(default=16, ge=1, le=1000, description="Deliveries in flight at once.")
+    forwarding_lease: float = Field(
+        default=60.0, gt=0, description="Seconds a claimed delivery stays reserved; a dispatcher that dies "
+        "mid-flight releases its deliveries when the lease runs out.",
+    )
+    forwarding_poll_interval: float = Field(
+        default=0.5, gt=0, le=60, description="Seconds between looks for due deliveries when idle."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -327,6 +350,7 @@ class Settings(BaseSettings):
             name: {key: plain(getattr(conn, key)) for key in Connection.model_fields}
             for name, conn in self.connections.items()
         }
+        data["subscriptions"] = {name: sub.redacted() for name, sub in self.subscriptions.items()}
         return data
 
 
@@ -422,6 +446,8 @@ def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         model: type[BaseModel] = Connection if len(loc) > 1 and loc[0] == "connections" else Settings
+        if len(loc) > 1 and loc[0] == "subscriptions":
+            model = FilterSpec if len(loc) > 3 and loc[2] == "filters" else SubscriptionSpec
         message = f"unknown key{_suggest(str(loc[-1]), model.model_fields)}"
     elif error["type"] == "missing":
         message = "required"
@@ -482,8 +508,12 @@ def check_exposure(settings: Settings) -> list[str]:
 
 def _default_text(model: type[BaseModel], name: str) -> str:
     field = model.model_fields[name]
-    if name == "connections":
+    if name == "connections" and model is Settings:
         return "one per built-in provider"
+    if name == "filters":
+        return "all events"
+    if name == "forwarding_schedule":
+        return "`" + json.dumps(list(DEFAULT_SCHEDULE)) + "`"
     if field.default_factory is not None:
         return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     return "—" if field.default is None else f"`{json.dumps(field.default)}`"
@@ -508,4 +538,10 @@ def reference_markdown() -> str:
     for name, field in Connection.model_fields.items():
         default = "required" if field.is_required() else _default_text(Connection, name)
         lines.append(f"| `{name}` | {default} | {field.description} |")
+    for title, model in (("Each `[subscriptions.NAME]` table (NAME: the subscription id):", SubscriptionSpec),
+                         ("Its `filters` table:", FilterSpec)):
+        lines += ["", title, "", "| key | default | description |", "|---|---|---|"]
+        for name, field in model.model_fields.items():
+            default = "required" if field.is_required() else _default_text(model, name)
+            lines.append(f"| `{name}` | {default} | {field.description} |")
     return "\n".join(lines) + "\n"

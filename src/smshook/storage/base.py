@@ -8,7 +8,14 @@ that call was acknowledged.
 
 One :meth:`Store.append` call is one durable transaction holding the raw request, its events
 (deduplicated by idempotency key: a duplicate is counted, never stored twice) and the messages'
-status projection (rules in :mod:`smshook.status`).
+status projection (rules in :mod:`smshook.status`) and, for every new event, one outbox row
+(delivery) per enabled subscription whose filters match: an event is never stored without being
+queued for forwarding, nor queued without being stored.
+
+Forwarding state changes (claim, attempt outcomes, replay, subscription changes) are durable writes
+too. Claiming hands out leases: a claimed delivery is ``delivering`` until ``now + lease``; when the
+lease expires (the dispatcher died mid-flight) it is claimable again. On PostgreSQL this is
+``SELECT … FOR UPDATE SKIP LOCKED`` plus an ``UPDATE`` of the lease.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from smshook.events import Event
+from smshook.forwarding.model import Claimed, DeliveryQuery, Outcome, ReplayQuery, Subscription
 
 # Headers never written to the store.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
@@ -101,3 +109,48 @@ class Store(abc.ABC):
     async def quarantined(self, limit: int = 50, before: str | None = None,
                           connection: str | None = None) -> list[dict[str, Any]]:
         """Quarantined requests, newest first, with reason and raw request."""
+
+    # -- forwarding -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def put_subscription(self, subscription: Subscription) -> Subscription:
+        """Create or replace a subscription (by id), keeping its counters; returns it as stored."""
+
+    @abc.abstractmethod
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        """Remove a subscription and its pending deliveries (delivered/dead history stays)."""
+
+    @abc.abstractmethod
+    async def subscriptions(self) -> list[Subscription]:
+        """Every subscription, by id."""
+
+    @abc.abstractmethod
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        """One subscription, or None."""
+
+    @abc.abstractmethod
+    async def subscription_stats(self) -> dict[str, dict[str, Any]]:
+        """Per subscription id: backlog, in_flight, delivered, dead, successes, failures, last_error,
+        last_error_at, last_success_at, next_attempt_at (ISO UTC)."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> float | None:
+        """The earliest ``next_attempt_at`` (unix seconds) among claimable deliveries, or None (a read)."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries of enabled subscriptions to ``owner`` until
+        ``now + lease``. For ordered subscriptions a delivery waits while an earlier delivery of the
+        same message (same subscription) is pending or in flight."""
+
+    @abc.abstractmethod
+    async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
+        """Store an attempt's outcome; False when the lease was lost (someone else owns it now).
+        A ``delivered`` outcome is always recorded."""
+
+    @abc.abstractmethod
+    async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:
+        """Deliveries matching ``query``, newest first."""
+
+    @abc.abstractmethod
+    async def replay(self, query: ReplayQuery, now: float) -> int:
+        """Queue deliveries again (see :class:`ReplayQuery`); returns how many."""

@@ -17,8 +17,10 @@ import hashlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +29,15 @@ import orjson
 
 from smshook.errors import StoreError
 from smshook.events import PUBLIC_FIELDS, Event, iso
+from smshook.forwarding.model import (
+    Claimed,
+    DeliveryQuery,
+    Filters,
+    Matcher,
+    Outcome,
+    ReplayQuery,
+    Subscription,
+)
 from smshook.status import FINAL, MessageState, advance
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
 
@@ -52,6 +63,56 @@ UPSERT_MESSAGE = (
     "updated_at = excluded.updated_at"
 )
 KEY_CHUNK = 500
+INSERT_DELIVERY = (
+    "INSERT OR IGNORE INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
+    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
+)
+SUBSCRIPTION_COLUMNS = (
+    "id, kind, target, stream, secrets, filters, enabled, ordered, timeout, source, disabled_reason, "
+    "created_at, updated_at"
+)
+# Due deliveries of enabled subscriptions; for ordered ones, only the first unfinished one per message.
+CLAIM = (
+    "SELECT d.seq, d.id, d.subscription_id, d.event_id, d.attempts FROM deliveries d "
+    "JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled = 1 "
+    "WHERE d.state IN ('pending', 'delivering') AND d.next_attempt_at <= ? "
+    "AND (s.ordered = 0 OR d.message_id IS NULL OR NOT EXISTS ("
+    "SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id AND e.connection = d.connection "
+    "AND e.message_id = d.message_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))) "
+    "ORDER BY d.next_attempt_at, d.seq LIMIT ?"
+)
+DELIVERY_COLUMNS = (
+    "d.seq, d.id, d.subscription_id, d.event_id, d.connection, d.message_id, d.state, d.attempts, "
+    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at"
+)
+
+
+def delivery_id(subscription_id: str, event_id: str) -> str:
+    """The webhook-id of one (subscription, event): the same on every attempt and replay."""
+    digest = hashlib.blake2b(f"{subscription_id}\x1f{event_id}".encode(), digest_size=16).hexdigest()
+    return f"msg_{digest}"
+
+
+def ts_iso(value: float | None) -> str | None:
+    return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
+
+
+def subscription_from_row(row: Sequence[Any]) -> Subscription:
+    return Subscription(
+        id=row[0], kind=row[1], target=row[2], stream=row[3], secrets=tuple(orjson.loads(row[4])),
+        filters=Filters.from_dict(orjson.loads(row[5])), enabled=bool(row[6]), ordered=bool(row[7]),
+        timeout=row[8], source=row[9], disabled_reason=row[10], created_at=row[11], updated_at=row[12],
+    )
+
+
+def delivery_view(row: Sequence[Any]) -> dict[str, Any]:
+    unfinished = row[6] in ("pending", "delivering")
+    return {
+        "id": row[1], "cursor": str(row[0]), "subscription_id": row[2], "event_id": row[3], "connection": row[4],
+        "message_id": row[5], "state": row[6], "attempts": row[7],
+        "next_attempt_at": ts_iso(row[8]) if unfinished else None, "last_error": row[9], "last_status": row[10],
+        "created_at": ts_iso(row[11]), "updated_at": ts_iso(row[12]), "delivered_at": ts_iso(row[13]),
+    }
 
 
 def migrations(dialect: str) -> list[tuple[int, str]]:
@@ -149,6 +210,9 @@ class SQLiteStore(Store):
         # Observability: how many jobs each commit carried, and how long commits take.
         self.commits = 0
         self.committed_jobs = 0
+        # Subscriptions as the writer sees them (only the writer thread replaces these).
+        self._subscriptions: dict[str, Subscription] = {}
+        self._matchers: tuple[Matcher, ...] = ()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -192,6 +256,7 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
                     raise
                 applied.append(version)
+            self._load_subscriptions(conn)
             return applied
         finally:
             conn.close()
@@ -243,6 +308,15 @@ class SQLiteStore(Store):
             conn.executemany(UPSERT_MESSAGE, [
                 (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at) for (c, m), s in changed.items()
             ])
+            matchers = self._matchers
+            if matchers and rows:  # the transactional outbox: queued in the same transaction
+                now = time.time()
+                conn.executemany(INSERT_DELIVERY, [
+                    (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
+                     event.message_id, now, now, now)
+                    for event, new in zip(events, flags, strict=True) if new
+                    for m in matchers if m.matches(event)
+                ])
             batch.known |= fresh
             return AppendResult(tuple(flags))
 
@@ -436,6 +510,237 @@ class SQLiteStore(Store):
             return out
 
         return await self._read(run)
+
+    # -- forwarding -------------------------------------------------------------------------------
+    def _load_subscriptions(self, conn: sqlite3.Connection) -> None:
+        """Refresh the writer's subscription cache (the append hot path matches against it)."""
+        subs = [subscription_from_row(r) for r in conn.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id")]
+        self._subscriptions = {s.id: s for s in subs}
+        self._matchers = tuple(Matcher(s) for s in subs if s.enabled)
+
+    async def _submit_subscriptions(self, run: Callable[[_Batch], T]) -> T:
+        """A write that changes subscriptions; the cache is refreshed inside the same transaction."""
+
+        def wrapped(batch: _Batch) -> T:
+            value = run(batch)
+            self._load_subscriptions(batch.conn)
+            return value
+
+        try:
+            return await self._submit(wrapped)
+        except StoreError:
+            with contextlib.suppress(StoreError):  # the transaction failed: reload what is committed
+                await self._submit(lambda b: self._load_subscriptions(b.conn))
+            raise
+
+    async def put_subscription(self, subscription: Subscription) -> Subscription:
+        now = iso(datetime.now(UTC))
+        sub = subscription
+
+        def run(batch: _Batch) -> Subscription:
+            batch.conn.execute(
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
+                "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
+                "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
+                "source = excluded.source, disabled_reason = excluded.disabled_reason, "
+                "updated_at = excluded.updated_at",
+                (sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
+                 orjson.dumps(sub.filters.to_dict()).decode(), int(sub.enabled), int(sub.ordered), sub.timeout,
+                 sub.source, None if sub.enabled else sub.disabled_reason, now, now))
+            row = batch.conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
+                                     (sub.id,)).fetchone()
+            return subscription_from_row(row)
+
+        return await self._submit_subscriptions(run)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        def run(batch: _Batch) -> bool:
+            found = batch.conn.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,)).rowcount > 0
+            batch.conn.execute("DELETE FROM deliveries WHERE subscription_id = ? AND state IN ('pending', "
+                               "'delivering')", (subscription_id,))
+            return found
+
+        return await self._submit_subscriptions(run)
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await self._read(lambda c: [subscription_from_row(r) for r in c.execute(
+            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id")])
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        def run(c: sqlite3.Connection) -> Subscription | None:
+            row = c.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
+                            (subscription_id,)).fetchone()
+            return subscription_from_row(row) if row else None
+
+        return await self._read(run)
+
+    async def subscription_stats(self) -> dict[str, dict[str, Any]]:
+        def run(c: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            for sub_id, successes, failures, last_error, last_error_at, last_success_at in c.execute(
+                    "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"):
+                out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
+                               "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
+                               "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
+            for sub_id, state, count, due in c.execute(
+                    "SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
+                    "GROUP BY subscription_id, state"):
+                stats = out.get(sub_id)
+                if stats is None:
+                    continue
+                if state == "pending":
+                    stats["backlog"] += count
+                    stats["next_attempt_at"] = ts_iso(due)
+                elif state == "delivering":
+                    stats["backlog"] += count
+                    stats["in_flight"] = count
+                else:
+                    stats[state] = count
+            return out
+
+        return await self._read(run)
+
+    async def next_due(self) -> float | None:
+        def run(c: sqlite3.Connection) -> float | None:
+            row = c.execute("SELECT min(d.next_attempt_at) FROM deliveries d JOIN subscriptions s "
+                            "ON s.id = d.subscription_id AND s.enabled = 1 "
+                            "WHERE d.state IN ('pending', 'delivering')").fetchone()
+            return float(row[0]) if row and row[0] is not None else None
+
+        return await self._read(run)
+
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+        def run(batch: _Batch) -> list[Claimed]:
+            conn = batch.conn
+            rows = conn.execute(CLAIM, (now, limit)).fetchall()
+            if not rows:
+                return []
+            marks = ",".join("?" * len(rows))
+            conn.execute(f"UPDATE deliveries SET state = 'delivering', lease_owner = ?, next_attempt_at = ?, "
+                         f"updated_at = ? WHERE seq IN ({marks})", (owner, now + lease, now, *(r[0] for r in rows)))
+            event_ids = list({r[3] for r in rows})
+            events = {
+                r[0]: public_event(r) for r in conn.execute(
+                    f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({','.join('?' * len(event_ids))})", event_ids)
+            }
+            return [Claimed(r[1], self._subscriptions[r[2]], events[r[3]], r[4], owner)
+                    for r in rows if r[2] in self._subscriptions and r[3] in events]
+
+        return await self._submit(run)
+
+    async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
+        def run(batch: _Batch) -> bool:
+            conn = batch.conn
+            if outcome.state == "delivered":
+                cur = conn.execute(
+                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, "
+                    "updated_at = ?, lease_owner = NULL, last_status = ?, last_error = NULL WHERE id = ? "
+                    "RETURNING subscription_id", (outcome.at, outcome.at, outcome.http_status, delivery_id))
+                row = cur.fetchone()
+                if row is None:
+                    return False
+                conn.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = ? WHERE id = ?",
+                             (outcome.at, row[0]))
+                return True
+            cur = conn.execute(
+                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
+                "last_status = ?, lease_owner = NULL, updated_at = ? "
+                "WHERE id = ? AND lease_owner = ? AND state = 'delivering' RETURNING subscription_id",
+                (outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
+                 outcome.at, delivery_id, owner))
+            row = cur.fetchone()
+            if row is None:
+                return False
+            conn.execute("UPDATE subscriptions SET failures = failures + 1, last_error = ?, last_error_at = ? "
+                         "WHERE id = ?", (outcome.error, outcome.at, row[0]))
+            if outcome.disable:
+                conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
+                             "WHERE id = ?", (outcome.disable, ts_iso(outcome.at), row[0]))
+                self._load_subscriptions(conn)
+            return True
+
+        return await self._submit(run)
+
+    async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("subscription_id", query.subscription_id), ("state", query.state),
+                              ("event_id", query.event_id), ("connection", query.connection),
+                              ("message_id", query.message_id)):
+            if value is not None:
+                where.append(f"d.{column} = ?")
+                args.append(value)
+        if query.before is not None:
+            where.append("d.seq < ?")
+            args.append(int(query.before))
+        sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY d.seq DESC LIMIT ?"
+        args.append(query.limit)
+        return await self._read(lambda c: [delivery_view(r) for r in c.execute(sql, args)])
+
+    async def replay(self, query: ReplayQuery, now: float) -> int:
+        if not (query.event_ids or query.subscription_id or query.message_id):
+            raise ValueError("replay needs event ids, a message or a subscription")
+
+        def conditions(alias: str) -> tuple[list[str], list[Any]]:
+            where: list[str] = []
+            args: list[Any] = []
+            if query.event_ids:
+                where.append(f"{alias}.id IN ({','.join('?' * len(query.event_ids))})")
+                args += query.event_ids
+            if query.connection is not None:
+                where.append(f"{alias}.connection = ?")
+                args.append(query.connection)
+            if query.message_id is not None:
+                where.append(f"{alias}.message_id = ?")
+                args.append(query.message_id)
+            if query.since is not None:
+                where.append(f"{alias}.received_at >= ?")
+                args.append(query.since)
+            if query.until is not None:
+                where.append(f"{alias}.received_at < ?")
+                args.append(query.until)
+            return where, args
+
+        def run(batch: _Batch) -> int:
+            conn = batch.conn
+            where, args = conditions("ev")
+            if query.subscription_id is not None:
+                where.append("d.subscription_id = ?")
+                args.append(query.subscription_id)
+            if query.states:
+                where.append(f"d.state IN ({','.join('?' * len(query.states))})")
+                args += query.states
+            else:
+                where.append("d.state != 'delivering'")
+            count: int = conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, "
+                "updated_at = ? WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id "
+                f"WHERE {' AND '.join(where)})", (now, now, *args)).rowcount
+            sub = self._subscriptions.get(query.subscription_id or "")
+            if sub is not None and (query.since or query.until or query.event_ids or query.message_id):
+                # Events in range that this subscription never had (it came later): queue them now.
+                where, args = conditions("ev")
+                matcher = Matcher(sub)
+                rows = conn.execute(
+                    "SELECT ev.id, ev.type, ev.connection, ev.message_id, ev.status, ev.keyword, ev.text "
+                    f"FROM events ev WHERE {' AND '.join(where)} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                    "WHERE d.subscription_id = ? AND d.event_id = ev.id)", (*args, sub.id)).fetchall()
+                fresh = []
+                for r in rows:
+                    probe = Event(type=r[1], message_id=r[3], status=r[4], keyword=r[5], text=r[6])
+                    probe.connection = r[2]
+                    if matcher.matches(probe):
+                        fresh.append((delivery_id(sub.id, r[0]), sub.id, r[0], r[2], r[3], now, now, now))
+                conn.executemany(INSERT_DELIVERY, fresh)
+                count += len(fresh)
+            return count
+
+        return await self._submit(run)
 
 
 def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:

@@ -7,18 +7,23 @@ Errors are ``{"error": "<what is wrong>"}`` with a 4xx status naming the offendi
 from __future__ import annotations
 
 import hmac
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, ORJSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from smshook import __version__
 from smshook.errors import StoreError
 from smshook.events import iso
+from smshook.forwarding.config import SubscriptionSpec
+from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
 
@@ -32,7 +37,36 @@ class ApiError(Exception):
         self.headers = headers
 
 
-def build_api(store: Store, api_token: str | None) -> FastAPI:
+class SubscriptionCreate(SubscriptionSpec):
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                           description="Subscription id (default: generated)")
+
+
+class ReplayRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_ids: list[str] = Field(default_factory=list, max_length=1000)
+    subscription_id: str | None = None
+    connection: str | None = None
+    message_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    states: list[Literal["pending", "delivered", "dead"]] = Field(
+        default_factory=list, description="Only deliveries in these states (default: any not in flight)")
+
+
+def _spec_of(sub: Subscription) -> dict[str, Any]:
+    """A stored subscription as SubscriptionSpec input (for PATCH merges)."""
+    data: dict[str, Any] = {"filters": sub.filters.to_dict(), "enabled": sub.enabled, "ordered": sub.ordered,
+                            "timeout": sub.timeout, "secret": list(sub.secrets)}
+    if sub.kind == "webhook":
+        data["url"] = sub.target
+    else:
+        data["redis_url"], data["stream"] = sub.target, sub.stream
+    return data
+
+
+def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | None = None) -> FastAPI:
     app = FastAPI(
         title="smshook", version=__version__, docs_url=None, redoc_url=None,
         default_response_class=ORJSONResponse,
@@ -86,6 +120,101 @@ def build_api(store: Store, api_token: str | None) -> FastAPI:
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
+
+    # -- forwarding -------------------------------------------------------------------------------
+    def poke() -> None:
+        if wake is not None:
+            wake()
+
+    async def found(subscription_id: str) -> Subscription:
+        sub = await store.subscription(subscription_id)
+        if sub is None:
+            raise ApiError(404, f"no subscription {subscription_id!r}")
+        return sub
+
+    @v1.get("/subscriptions", summary="Subscriptions with their delivery statistics")
+    async def list_subscriptions() -> dict[str, Any]:
+        stats = await store.subscription_stats()
+        return {"data": [s.public(stats.get(s.id)) for s in await store.subscriptions()]}
+
+    @v1.post("/subscriptions", status_code=201, summary="Create a subscription (a secret is generated if omitted)")
+    async def create_subscription(body: SubscriptionCreate) -> dict[str, Any]:
+        sub_id = body.id or f"sub_{uuid.uuid4().hex[:24]}"
+        if await store.subscription(sub_id) is not None:
+            raise ApiError(409, f"id: subscription {sub_id!r} already exists (use PUT or PATCH to change it)")
+        stored = await store.put_subscription(body.build(sub_id, "api"))
+        poke()
+        return stored.public()
+
+    @v1.get("/subscriptions/{subscription_id}", summary="A subscription with its delivery statistics")
+    async def get_subscription(subscription_id: str) -> dict[str, Any]:
+        sub = await found(subscription_id)
+        return sub.public((await store.subscription_stats()).get(sub.id))
+
+    @v1.put("/subscriptions/{subscription_id}", summary="Replace a subscription (the secret stays if omitted)")
+    async def put_subscription(subscription_id: str, body: SubscriptionSpec, response: Response) -> dict[str, Any]:
+        existing = await store.subscription(subscription_id)
+        stored = await store.put_subscription(body.build(subscription_id, "api", keep=existing))
+        if existing is None:
+            response.status_code = 201
+        poke()
+        return stored.public()
+
+    @v1.patch("/subscriptions/{subscription_id}", summary="Change some fields of a subscription")
+    async def patch_subscription(subscription_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        existing = await found(subscription_id)
+        merged = _spec_of(existing)
+        if "url" in body or "redis_url" in body:
+            merged.pop("url", None), merged.pop("redis_url", None), merged.pop("stream", None)
+        merged.update(body)
+        try:
+            spec = SubscriptionSpec.model_validate(merged)
+        except ValidationError as exc:
+            raise ApiError(400, "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())) from None
+        stored = await store.put_subscription(spec.build(subscription_id, existing.source, keep=existing))
+        poke()
+        return stored.public()
+
+    @v1.delete("/subscriptions/{subscription_id}", status_code=204, summary="Delete a subscription")
+    async def delete_subscription(subscription_id: str) -> Response:
+        if not await store.delete_subscription(subscription_id):
+            raise ApiError(404, f"no subscription {subscription_id!r}")
+        return Response(status_code=204)
+
+    @v1.get("/deliveries", summary="Deliveries (the outbox), newest first")
+    async def list_deliveries(
+        subscription_id: str | None = None,
+        state: str | None = None,
+        event_id: str | None = None,
+        connection: str | None = None,
+        message_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+    ) -> dict[str, Any]:
+        if state is not None and state not in DELIVERY_STATES:
+            raise ApiError(400, f"state: {state!r} is not one of {', '.join(DELIVERY_STATES)}")
+        rows = await store.deliveries(DeliveryQuery(subscription_id, state, event_id, connection, message_id,
+                                                    limit + 1, cursor))
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"data": rows, "next_cursor": rows[-1]["cursor"] if more else None}
+
+    @v1.post("/replay", summary="Send deliveries again: by event ids, by message, or by subscription and time")
+    async def replay(body: ReplayRequest) -> dict[str, Any]:
+        if not (body.event_ids or body.subscription_id or body.message_id):
+            raise ApiError(400, "give event_ids, message_id (with connection) or subscription_id")
+        if body.subscription_id is not None:
+            await found(body.subscription_id)
+
+        def utc(value: datetime | None) -> str | None:
+            return iso(value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value)
+
+        count = await store.replay(ReplayQuery(
+            tuple(body.event_ids), body.subscription_id, body.connection, body.message_id,
+            utc(body.since), utc(body.until), tuple(body.states)), time.time())
+        poke()
+        return {"replayed": count}
 
     app.include_router(v1)
 

@@ -1,0 +1,125 @@
+"""Subscriptions as written by people: the config file's ``[subscriptions.NAME]`` tables and the
+API's request bodies share these models (unknown keys refused, secrets never echoed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from smshook.forwarding.model import Filters, Subscription, generate_secret, secret_bytes
+from smshook.status import STATUSES
+
+MASK = "***"
+
+
+class FilterSpec(BaseModel):
+    """Which events a subscription receives; every list empty (the default) means all events."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    types: list[Literal["status", "inbound"]] = Field(default_factory=list, description="Event types.")
+    connections: list[str] = Field(default_factory=list, description="Connection names.")
+    statuses: list[str] = Field(default_factory=list, description="Unified statuses (status events).")
+    keywords: list[str] = Field(
+        default_factory=list, description="Inbound only: the message's keyword (first word, any case), e.g. STOP."
+    )
+    text_regex: str | None = Field(default=None, description="Inbound only: a regular expression searched in the text.")
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, value: list[str]) -> list[str]:
+        for status in value:
+            if status not in STATUSES:
+                raise ValueError(f"{status!r} is not one of {', '.join(STATUSES)}")
+        return value
+
+    @field_validator("text_regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    def build(self) -> Filters:
+        return Filters.from_dict(self.model_dump())
+
+
+class SubscriptionSpec(BaseModel):
+    """A subscription: a webhook ``url`` (signed per Standard Webhooks) or a ``redis_url`` + ``stream``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.")
+    redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.")
+    stream: str | None = Field(default=None, description="Redis stream name (default `smshook`).")
+    secret: SecretStr | list[SecretStr] | None = Field(
+        default=None,
+        description="whsec_ signing secret; a list during rotation (all sign, the first is current). "
+        "Unset: one is generated and kept.",
+    )
+    filters: FilterSpec = Field(default_factory=FilterSpec, description="Which events (empty: all).")
+    enabled: bool = Field(default=True, description="Deliver to this subscription.")
+    ordered: bool = Field(
+        default=False, description="Deliver events of one message in order (a later one waits for the earlier)."
+    )
+    timeout: float | None = Field(
+        default=None, gt=0, le=300, description="Seconds per attempt (default: forwarding_timeout)."
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"(?i)https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"(?i)(rediss?|unix)://", value):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | list[SecretStr] | None) -> SecretStr | list[SecretStr] | None:
+        items = value if isinstance(value, list) else [value] if value is not None else []
+        for item in items:
+            secret_bytes(item.get_secret_value())  # ValueError names the problem, never the value
+        if isinstance(value, list) and not value:
+            raise ValueError("must not be an empty list")
+        return value
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SubscriptionSpec:
+        if (self.url is None) == (self.redis_url is None):
+            raise ValueError("give exactly one of url (webhook) or redis_url (Redis stream)")
+        if self.stream is not None and self.redis_url is None:
+            raise ValueError("stream is for Redis subscriptions (redis_url)")
+        return self
+
+    def secrets(self) -> tuple[str, ...]:
+        value = self.secret
+        items = value if isinstance(value, list) else [value] if value is not None else []
+        return tuple(s.get_secret_value() for s in items)
+
+    def build(self, id: str, source: Literal["config", "api"], keep: Subscription | None = None) -> Subscription:
+        """The stored form. Without a secret, ``keep``'s secrets stay (or a new one is generated)."""
+        secrets = self.secrets() or (keep.secrets if keep is not None and keep.secrets else (generate_secret(),))
+        return Subscription(
+            id=id, kind="webhook" if self.url else "redis", target=self.url or self.redis_url or "",
+            stream=(self.stream or "smshook") if self.redis_url else None, secrets=secrets,
+            filters=self.filters.build(), enabled=self.enabled, ordered=self.ordered, timeout=self.timeout,
+            source=source,
+        )
+
+    def redacted(self) -> dict[str, Any]:
+        data = self.model_dump(exclude_none=True)
+        if self.secret is not None:
+            data["secret"] = MASK
+        return data

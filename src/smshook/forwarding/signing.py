@@ -1,0 +1,56 @@
+"""Standard Webhooks signing (https://www.standardwebhooks.com/).
+
+Each request carries ``webhook-id`` (stable for one event and subscription: receivers deduplicate
+on it), ``webhook-timestamp`` (unix seconds of this attempt) and ``webhook-signature``: for every
+secret of the subscription (several during rotation) ``v1,`` + base64 of
+HMAC-SHA256(key, f"{id}.{timestamp}.{body}"), space-separated. Secrets are ``whsec_`` + base64 key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from smshook.forwarding.model import secret_bytes
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One ``v1,<base64>`` signature."""
+    mac = hmac.new(secret_bytes(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1," + base64.b64encode(mac.digest()).decode()
+
+
+def headers(secrets: Iterable[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers for one request."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, msg_id, timestamp, body) for s in secrets),
+    }
+
+
+def payload(event: dict[str, Any]) -> bytes:
+    """The request body: ``{"type", "timestamp", "data"}`` with ``data`` the public event.
+    The same bytes on every attempt (``timestamp`` is when smshook received the event)."""
+    return orjson.dumps({"type": f"message.{event['type']}", "timestamp": event["received_at"], "data": event})
+
+
+def verify(secret: str, body: bytes, given: dict[str, str], tolerance: int = 300, now: int | None = None) -> bool:
+    """Check a request signed by :func:`headers` (what a receiver does; used in tests and docs)."""
+    import time
+
+    lowered = {k.lower(): v for k, v in given.items()}
+    try:
+        msg_id, stamp = lowered["webhook-id"], int(lowered["webhook-timestamp"])
+    except (KeyError, ValueError):
+        return False
+    if abs((now if now is not None else int(time.time())) - stamp) > tolerance:
+        return False
+    expected = sign(secret, msg_id, stamp, body).encode()
+    return any(hmac.compare_digest(expected, part.encode())
+               for part in lowered.get("webhook-signature", "").split())

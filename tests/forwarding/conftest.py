@@ -1,0 +1,105 @@
+"""Fixtures for the forwarding tests: a real webhook receiver process and a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from smshook.storage.sqlite import SQLiteStore
+from tests.e2e.conftest import free_port, server_factory  # noqa: F401  (re-exported fixture)
+
+RECEIVER = Path(__file__).with_name("receiver.py")
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@dataclass
+class Receiver:
+    url: str
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        rows = [r for r in rows if r["path"] != "/probe"]  # the readiness probe may be logged late
+        return [r for r in rows if path is None or r["path"] == path]
+
+    def wait_for(self, predicate: Any, timeout: float = 15.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = self.requests()
+            if predicate(rows):
+                return rows
+            time.sleep(0.05)
+        raise AssertionError(f"receiver condition not met in {timeout}s; got {len(self.requests())} requests")
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[Receiver]:
+    port = free_port()
+    log = tmp_path / "receiver.jsonl"
+    proc = subprocess.Popen([sys.executable, str(RECEIVER), str(port), str(log)], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                httpx.post(f"{url}/probe", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield Receiver(url, log, proc)
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    backend = SQLiteStore(tmp_path / "smshook.db")
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (scripts/test installs the Debian package redis-server)")
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        client.close()
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
