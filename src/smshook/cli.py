@@ -262,3 +262,8 @@ def replay(config_file: Path | None, database: str | None, event_ids: tuple[str,
     count = _store_call(config_file, database, lambda s: s.replay(query, time.time()))
     click.echo(f"replayed {count} deliveries")
 
+
+# `smshook simulate` lives beside its per-provider generators (it imports httpx only when sending).
+from smshook.simulate import simulate  # noqa: E402
+
+main.add_command(simulate)
