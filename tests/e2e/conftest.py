@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def all_events(client: httpx.Client, base: str, **params: Any) -> list[dict[str, Any]]:
+    """Every event the API holds for these filters, following the cursor."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"{base}/v1/events", params=query).json()
+        out += page["data"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
 
 
 @dataclass

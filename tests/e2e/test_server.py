@@ -7,14 +7,13 @@ import base64
 import json
 import random
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from smshook.events import finalize
 from smshook.providers import get
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, all_events
 from tests.providers.test_vectors import CASES, RECEIVED, build_request, connection_for, load
 
 OPEN_VECTORS = [p for p in CASES if "connection" not in load(p)]
@@ -33,17 +32,6 @@ def send_vector(client: httpx.Client, base: str, path: Path) -> httpx.Response:
     url = f"{base}/hooks/{path.parent.name}" + (f"?{query}" if query else "")
     return client.request(spec.get("method", "POST"), url, content=body, headers=spec.get("headers", {}))
 
-
-def all_events(client: httpx.Client, base: str, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
-        page = client.get(f"{base}/v1/events", params=query).json()
-        out += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
 
 
 def test_every_seed_vector_over_http(server: Server) -> None:

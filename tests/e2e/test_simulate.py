@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
@@ -18,22 +17,11 @@ from smshook.providers import get
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.simulate import PROVIDERS, Options, is_loopback, plan
 from smshook.status import STATUSES
-from tests.e2e.conftest import Server
+from tests.e2e.conftest import Server, all_events
 
 NOW = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)  # Prague and Amsterdam switch to summer time at 01:00 UTC
 CASES = [(slug, []) for slug in PROVIDERS] + [("webcom", ["--format", "json"])]
 
-
-def all_events(client: httpx.Client, base: str, **params: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    cursor = None
-    while True:
-        query = {**params, "limit": 500, **({"cursor": cursor} if cursor else {})}
-        page = client.get(f"{base}/v1/events", params=query).json()
-        out += page["data"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
 
 
 @pytest.mark.parametrize(("provider", "extra"), CASES, ids=[" ".join([s, *x]) for s, x in CASES])
