@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from smshook.storage.sqlite import SQLiteStore
 from tests.e2e.conftest import free_port, server_factory  # noqa: F401  (re-exported fixture)
+from tests.storage.conftest import backend, store  # noqa: F401  (every store-level test runs on every backend)
 
 RECEIVER = Path(__file__).with_name("receiver.py")
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -64,16 +64,6 @@ def receiver(tmp_path: Path) -> Iterator[Receiver]:
     finally:
         proc.kill()
         proc.wait(10)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    backend = SQLiteStore(tmp_path / "smshook.db")
-    await backend.open()
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 @pytest.fixture(scope="session")

@@ -69,6 +69,7 @@ class Handler(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     port, LOG = int(sys.argv[1]), sys.argv[2]
+    ThreadingHTTPServer.request_queue_size = 128  # many dispatchers connecting at once (serve --workers)
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print("ready", flush=True)

@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
 from smshook.forwarding.model import DeliveryQuery, Subscription
-from smshook.storage.sqlite import SQLiteStore
+from smshook.storage import Store
 from tests.forwarding.conftest import SECRET, Receiver
 from tests.storage.test_store import inbound, raw, status
 
@@ -25,7 +25,7 @@ def hook(id: str, url: str, **kw: Any) -> Subscription:
     return Subscription(id=id, kind="webhook", target=url, secrets=(SECRET,), **kw)
 
 
-async def until(store: SQLiteStore, check: Callable[[list[dict[str, Any]]], bool], within: float = 15) -> list[
+async def until(store: Store, check: Callable[[list[dict[str, Any]]], bool], within: float = 15) -> list[
         dict[str, Any]]:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -36,7 +36,7 @@ async def until(store: SQLiteStore, check: Callable[[list[dict[str, Any]]], bool
     raise AssertionError(f"deliveries did not settle: {await store.deliveries(DeliveryQuery(limit=500))}")
 
 
-async def run(store: SQLiteStore, check: Callable[[list[dict[str, Any]]], bool],
+async def run(store: Store, check: Callable[[list[dict[str, Any]]], bool],
               config: DispatchConfig = FAST) -> list[dict[str, Any]]:
     dispatcher = Dispatcher(store, config)
     dispatcher.start()
@@ -50,7 +50,7 @@ def settled(rows: list[dict[str, Any]]) -> bool:
     return bool(rows) and all(r["state"] in ("delivered", "dead") for r in rows)
 
 
-async def test_fails_twice_then_succeeds_with_a_stable_signed_webhook_id(store: SQLiteStore,
+async def test_fails_twice_then_succeeds_with_a_stable_signed_webhook_id(store: Store,
                                                                          receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/fail/2"))
     event = status("m1", "delivered")
@@ -69,7 +69,7 @@ async def test_fails_twice_then_succeeds_with_a_stable_signed_webhook_id(store: 
     assert stats["successes"] == 1 and stats["failures"] == 2 and stats["backlog"] == 0
 
 
-async def test_dead_letter_after_the_last_attempt_then_replay(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_dead_letter_after_the_last_attempt_then_replay(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/fail/4"))
     event = status("m1", "delivered")
     await store.append(raw(), [event])
@@ -84,7 +84,7 @@ async def test_dead_letter_after_the_last_attempt_then_replay(store: SQLiteStore
     assert {r["headers"]["webhook-id"] for r in receiver.requests()} == {row["id"]}
 
 
-async def test_timeout_is_retried(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_timeout_is_retried(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/slow/3/1", timeout=0.5))
     await store.append(raw(), [status("m1", "sent")])
     [row] = await run(store, settled)
@@ -92,7 +92,7 @@ async def test_timeout_is_retried(store: SQLiteStore, receiver: Receiver) -> Non
     assert (await store.subscription_stats())["s"]["last_error"] == "timeout after 0.5s"
 
 
-async def test_410_gone_disables_the_subscription(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_410_gone_disables_the_subscription(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/gone"))
     await store.append(raw(), [status("m1", "sent"), status("m2", "sent")])
     rows = await run(store, lambda rows: any(r["attempts"] for r in rows))
@@ -104,7 +104,7 @@ async def test_410_gone_disables_the_subscription(store: SQLiteStore, receiver: 
     assert 1 <= len(receiver.requests()) <= 2
 
 
-async def test_429_retry_after_is_honoured(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_429_retry_after_is_honoured(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/busy/1/1"))
     await store.append(raw(), [status("m1", "sent")])
     [row] = await run(store, settled)
@@ -114,7 +114,7 @@ async def test_429_retry_after_is_honoured(store: SQLiteStore, receiver: Receive
     assert second["at"] - first["at"] >= 0.9  # the schedule says 0.2 s, Retry-After said 1 s
 
 
-async def test_ordered_subscription_delivers_a_message_in_order(store: SQLiteStore, receiver: Receiver) -> None:
+async def test_ordered_subscription_delivers_a_message_in_order(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/fail/1", ordered=True))
     events = [status("m1", "sent", minutes=0), status("m1", "buffered", minutes=1),
               status("m1", "delivered", minutes=2)]
@@ -127,7 +127,7 @@ async def test_ordered_subscription_delivers_a_message_in_order(store: SQLiteSto
     assert attempts == [e.id for e in events for _ in range(2)]  # each waits for the previous one's success
 
 
-async def test_redis_stream_sink(store: SQLiteStore, redis_url: str) -> None:
+async def test_redis_stream_sink(store: Store, redis_url: str) -> None:
     import redis
 
     stream = f"smshook-test-{time.monotonic_ns()}"
@@ -147,7 +147,7 @@ async def test_redis_stream_sink(store: SQLiteStore, redis_url: str) -> None:
     assert {p["type"] for p in got.values()} == {"message.status", "message.inbound"}
 
 
-async def test_redis_down_is_retried_not_lost(store: SQLiteStore) -> None:
+async def test_redis_down_is_retried_not_lost(store: Store) -> None:
     from tests.e2e.conftest import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there

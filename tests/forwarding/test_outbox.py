@@ -9,8 +9,9 @@ import pytest
 
 from smshook.errors import StoreError
 from smshook.forwarding.model import DeliveryQuery, Filters, Outcome, ReplayQuery, Subscription
-from smshook.storage.sqlite import SQLiteStore
+from smshook.storage import Store
 from tests.forwarding.conftest import SECRET
+from tests.storage.conftest import same_database
 from tests.storage.test_store import inbound, raw, status
 
 
@@ -18,11 +19,11 @@ def sub(id: str, **kw: object) -> Subscription:
     return Subscription(id=id, kind="webhook", target=f"http://127.0.0.1:9/{id}", secrets=(SECRET,), **kw)  # type: ignore[arg-type]
 
 
-async def queued(store: SQLiteStore, subscription_id: str | None = None) -> list[dict[str, object]]:
+async def queued(store: Store, subscription_id: str | None = None) -> list[dict[str, object]]:
     return await store.deliveries(DeliveryQuery(subscription_id=subscription_id, limit=500))
 
 
-async def test_events_are_queued_for_matching_subscriptions_only(store: SQLiteStore) -> None:
+async def test_events_are_queued_for_matching_subscriptions_only(store: Store) -> None:
     await store.put_subscription(sub("all"))
     await store.put_subscription(sub("stop", filters=Filters(keywords=("STOP",))))
     await store.put_subscription(sub("win", filters=Filters(text_regex=r"\bwin\b")))
@@ -38,14 +39,14 @@ async def test_events_are_queued_for_matching_subscriptions_only(store: SQLiteSt
     assert by_sub["other"] == set() and by_sub["off"] == set()
 
 
-async def test_a_retry_is_not_queued_twice(store: SQLiteStore) -> None:
+async def test_a_retry_is_not_queued_twice(store: Store) -> None:
     await store.put_subscription(sub("all"))
     await store.append(raw(), [status("m1", "delivered")])
     await store.append(raw(), [status("m1", "delivered")])
     assert len(await queued(store)) == 1
 
 
-async def test_outbox_rows_share_the_events_transaction(store: SQLiteStore) -> None:
+async def test_outbox_rows_share_the_events_transaction(store: Store) -> None:
     await store.put_subscription(sub("all"))
     first = status("m1", "sent")
     await store.append(raw(), [first])
@@ -55,7 +56,7 @@ async def test_outbox_rows_share_the_events_transaction(store: SQLiteStore) -> N
     assert [d["event_id"] for d in await queued(store)] == [first.id]  # m3 was neither stored nor queued
 
 
-async def test_claim_lease_expiry_and_stable_webhook_id(store: SQLiteStore) -> None:
+async def test_claim_lease_expiry_and_stable_webhook_id(store: Store) -> None:
     await store.put_subscription(sub("all"))
     await store.append(raw(), [status("m1", "sent")])
     now = time.time()
@@ -70,7 +71,7 @@ async def test_claim_lease_expiry_and_stable_webhook_id(store: SQLiteStore) -> N
     assert row["state"] == "delivered" and row["attempts"] == 1
 
 
-async def test_retry_dead_letter_and_stats(store: SQLiteStore) -> None:
+async def test_retry_dead_letter_and_stats(store: Store) -> None:
     await store.put_subscription(sub("all"))
     await store.append(raw(), [status("m1", "sent")])
     now = time.time()
@@ -90,7 +91,7 @@ async def test_retry_dead_letter_and_stats(store: SQLiteStore) -> None:
     assert again.id == c.id and again.attempts == 0
 
 
-async def test_ordered_subscription_waits_for_earlier_events_of_the_message(store: SQLiteStore) -> None:
+async def test_ordered_subscription_waits_for_earlier_events_of_the_message(store: Store) -> None:
     await store.put_subscription(sub("ordered", ordered=True))
     await store.put_subscription(sub("loose"))
     await store.append(raw(), [status("m1", "sent", minutes=0)])
@@ -109,7 +110,7 @@ async def test_ordered_subscription_waits_for_earlier_events_of_the_message(stor
     assert (later.subscription.id, later.event["status"]) == ("ordered", "delivered")
 
 
-async def test_410_disables_the_subscription_and_new_events_are_not_queued(store: SQLiteStore) -> None:
+async def test_410_disables_the_subscription_and_new_events_are_not_queued(store: Store) -> None:
     await store.put_subscription(sub("s"))
     await store.append(raw(), [status("m1", "sent")])
     now = time.time()
@@ -124,7 +125,7 @@ async def test_410_disables_the_subscription_and_new_events_are_not_queued(store
     assert len(await store.claim_deliveries("a", now + 2, 30, 10)) == 1
 
 
-async def test_replay_by_message_and_by_subscription_time_range_backfills(store: SQLiteStore) -> None:
+async def test_replay_by_message_and_by_subscription_time_range_backfills(store: Store) -> None:
     await store.put_subscription(sub("early"))
     await store.append(raw(), [status("m1", "sent"), status("m1", "delivered", minutes=1), status("m2", "sent")])
     now = time.time()
@@ -138,10 +139,10 @@ async def test_replay_by_message_and_by_subscription_time_range_backfills(store:
         await store.replay(ReplayQuery(), now)
 
 
-async def test_subscriptions_survive_reopen_and_delete_drops_pending(store: SQLiteStore) -> None:
+async def test_subscriptions_survive_reopen_and_delete_drops_pending(store: Store) -> None:
     await store.put_subscription(sub("s", filters=Filters(keywords=("STOP",)), ordered=True))
     await store.append(raw(), [inbound("stop")])
-    again = SQLiteStore(store.path)
+    again = same_database(store)
     await again.open()
     try:
         s = await again.subscription("s")

@@ -1,4 +1,5 @@
-"""The backend fixture: every test in this folder runs against every storage backend."""
+"""The backend fixture: every test in this folder (and the store-level forwarding tests) runs against
+every storage backend. PostgreSQL runs on a throwaway cluster (see tests/pgcluster.py)."""
 
 from __future__ import annotations
 
@@ -8,16 +9,37 @@ from pathlib import Path
 import pytest
 
 from smshook.storage import Store
+from smshook.storage.postgres import PostgresStore
 from smshook.storage.sqlite import SQLiteStore
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def same_database(store: Store) -> Store:
+    """A second, unopened store of the same backend on the same database (another process or instance)."""
+    if isinstance(store, SQLiteStore):
+        return SQLiteStore(store.path)
+    if isinstance(store, PostgresStore):
+        return PostgresStore(store.url)
+    raise TypeError(f"unknown backend {type(store).__name__}")
+
+
+def new_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if backend == "postgresql":
+        return PostgresStore(request.getfixturevalue("postgres_database"))
+    return SQLiteStore(tmp_path / "smshook.db")
 
 
 @pytest.fixture(params=BACKENDS)
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    backend: Store = SQLiteStore(tmp_path / "smshook.db")
-    await backend.open()
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = new_store(backend, request, tmp_path)
+    await opened.open()
     try:
-        yield backend
+        yield opened
     finally:
-        await backend.close()
+        await opened.close()

@@ -168,3 +168,23 @@ async def test_data_survives_reopen(store: Store) -> None:
     await store.close()
     await store.open()
     assert len(await store.events(EventQuery())) == 1
+
+
+async def test_a_nul_character_is_stored_not_refused(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL (it becomes U+FFFD there); either way the callback is stored,
+    so the provider is not asked to retry it for ever."""
+    event = inbound("bad\x00byte")
+    assert (await store.append(raw(body=b"Message=bad%00byte"), [event])).new == (True,)
+    [row] = await store.events(EventQuery())
+    assert row["text"] in ("bad\x00byte", "bad\ufffdbyte") and row["id"] == event.id
+    assert (await store.append(raw(), [inbound("bad\x00byte")])).new == (False,)  # a retry is still a retry
+
+
+async def test_appends_and_quarantines_in_the_same_commits(store: Store) -> None:
+    appends = [store.append(raw(), [status(f"q{i}", "sent"), status(f"q{i}", "delivered", 1)]) for i in range(40)]
+    bad = [store.quarantine(raw(body=f"junk {i % 5}".encode()), "body is not valid JSON", 400) for i in range(20)]
+    results = await asyncio.gather(*appends, *bad)
+    assert all(r.new == (True, True) for r in results[:40])  # type: ignore[union-attr]
+    assert len(set(results[40:])) == 5 and len(await store.quarantined()) == 5
+    message = await store.message("csoft", "q7")
+    assert message is not None and message["status"] == "delivered" and len(message["events"]) == 2

@@ -11,8 +11,9 @@ from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
 __all__ = ["AppendResult", "EventQuery", "RawRecord", "Store", "make_store"]
 
 
-def make_store(url: str) -> Store:
-    """A store for ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``."""
+def make_store(url: str, *, auto_migrate: bool = True) -> Store:
+    """A store for ``sqlite:///relative.db``, ``sqlite:////absolute.db`` or ``postgresql://...``
+    (``postgres://`` too). With ``auto_migrate`` off, opening refuses an outdated schema."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
         path = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
@@ -20,7 +21,9 @@ def make_store(url: str) -> Store:
             raise ConfigError(f"database: {url!r} is not sqlite:///path/to/file.db")
         from smshook.storage.sqlite import SQLiteStore
 
-        return SQLiteStore(path)
+        return SQLiteStore(path, auto_migrate=auto_migrate)
     if parts.scheme in ("postgresql", "postgres"):
-        raise ConfigError("database: PostgreSQL support is not available in this version")
-    raise ConfigError(f"database: unsupported URL scheme {parts.scheme!r} (use sqlite:///path.db)")
+        from smshook.storage.postgres import PostgresStore
+
+        return PostgresStore(url, auto_migrate=auto_migrate)
+    raise ConfigError(f"database: unsupported URL scheme {parts.scheme!r} (use sqlite:///path.db or postgresql://…)")

@@ -21,6 +21,7 @@ lease expires (the dispatcher died mid-flight) it is claimable again. On Postgre
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,10 +72,15 @@ class EventQuery:
     since: str | None = None  # ISO UTC; received_at >= since
     before: str | None = None  # cursor: events with id < before
     limit: int = 50
+    phone: str | None = None  # normalized digits (providers.formats.phone): ``from`` or ``to`` equals it
 
 
 class Store(abc.ABC):
     """A durable home for raw requests, events, message statuses and the quarantine."""
+
+    # Observer of the writer, for metrics: called after each group commit with the number of writes it
+    # carried and its duration in seconds (fsync included), from the writer's thread. Must not block.
+    on_commit: Callable[[int, float], None] | None = None
 
     @abc.abstractmethod
     async def open(self) -> None:
@@ -83,6 +89,12 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Finish pending writes and release everything."""
+
+    @abc.abstractmethod
+    async def upgrade(self) -> list[str]:
+        """Apply pending schema migrations (``smshook migrate``) without opening the store for work;
+        returns the migration files applied. With ``auto_migrate`` off, :meth:`open` refuses an
+        outdated schema instead of applying them."""
 
     @abc.abstractmethod
     async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
@@ -106,9 +118,42 @@ class Store(abc.ABC):
         """A message's current status and its timeline (oldest first), or None when unknown."""
 
     @abc.abstractmethod
+    async def feed_position(self) -> int:
+        """The live feed's current end: the position of the last committed event (0 when none)."""
+
+    @abc.abstractmethod
+    async def feed(self, after: int, limit: int = 500, connection: str | None = None,
+                   type: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        """The live feed: ``(position, public event)`` pairs committed after position ``after``, in
+        commit order, at most ``limit``. Positions only grow in commit order, across every process
+        writing to the store, so a reader that asks again from the last position it got misses
+        nothing (SQLite: the ``events.seq`` rowid, assigned under the single-writer lock; PostgreSQL:
+        ``events.feed_pos``, numbered from a counter row whose lock is held until COMMIT)."""
+
+    @abc.abstractmethod
     async def quarantined(self, limit: int = 50, before: str | None = None,
                           connection: str | None = None) -> list[dict[str, Any]]:
-        """Quarantined requests, newest first, with reason and raw request."""
+        """Quarantined requests, newest first, with reason and raw request, ``reprocessed_at`` and
+        ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null)."""
+
+    @abc.abstractmethod
+    async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
+        """One quarantined request as :meth:`quarantined` shows it, or None."""
+
+    @abc.abstractmethod
+    async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
+        """Store the events re-parsed from a quarantined request, in one durable transaction exactly as
+        :meth:`append` does (dedup, status projection, outbox) but attached to the raw request already
+        kept, and mark the entry re-processed at ``at`` with the result. Raises ``KeyError`` when there
+        is no such entry and ``ValueError`` when it was re-processed already."""
+
+    @abc.abstractmethod
+    async def stats(self, since: str, until: str, bucket_seconds: int,
+                    connection: str | None = None) -> dict[str, Any]:
+        """Delivery statistics of the sent messages whose first event was received in
+        ``[since, until)``, per connection and per bucket of ``bucket_seconds`` from ``since``, and
+        inbound counts: the ``connections`` and ``inbound`` parts of ``GET /v1/stats``, assembled by
+        :func:`smshook.stats.assemble` from the rows described there."""
 
     # -- forwarding -------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -3,9 +3,11 @@
 Durability: WAL journal with ``synchronous=FULL``, so a commit returns only after the WAL is
 fsync'd. Throughput: one writer thread owns the write connection and drains a queue of jobs; every
 job that arrived while the previous commit was being fsync'd goes into the next transaction (group
-commit), each in its own savepoint so one bad job cannot fail its neighbours. Callers await a future
-that the writer resolves only after COMMIT returned. Reads use separate connections in worker
-threads and never block the writer (WAL).
+commit). Appends only plan their rows in Python; the batch writes them with one multi-row INSERT per
+table. Other jobs run their own SQL in a savepoint each; if writing the planned rows fails, the batch
+is redone with a savepoint per job, so one bad job cannot fail its neighbours. Callers await a future
+that the writer resolves only after COMMIT returned. WAL checkpoints run on a second connection, off
+the commit path. Reads use separate connections in worker threads and never block the writer (WAL).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
+import itertools
+import os
 import queue
 import sqlite3
 import threading
@@ -21,12 +26,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
+from smshook import stats
 from smshook.errors import StoreError
 from smshook.events import PUBLIC_FIELDS, Event, iso
 from smshook.forwarding.model import (
@@ -39,9 +44,20 @@ from smshook.forwarding.model import (
     Subscription,
 )
 from smshook.status import FINAL, MessageState, advance
+from smshook.storage import schema
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
 
 T = TypeVar("T")
+
+# Python's sqlite3 binds int, float, str and bytearray parameters directly; for anything else, None
+# and bytes included, it first looks for an adapter, and when there is none it fails two attribute
+# lookups, formatting (and dropping) an AttributeError message each time: that was half the cost of
+# binding an events row (a dozen NULLs and a BLOB key). With an adapter registered it finds one with a
+# dict lookup instead. Both return the value unchanged (an empty dict's get() answers None), so no
+# stored value changes.
+_EMPTY: dict[None, None] = {}
+sqlite3.register_adapter(type(None), _EMPTY.get)
+sqlite3.register_adapter(bytes, bytes)
 
 EVENT_COLUMNS = (
     "id, type, connection, provider, message_id, status, provider_status, failure_class, channel, "
@@ -63,6 +79,8 @@ UPSERT_MESSAGE = (
     "updated_at = excluded.updated_at"
 )
 KEY_CHUNK = 500
+CHECKPOINT_INTERVAL = 0.2  # seconds between WAL checkpoints, made off the commit path (0: SQLite's own)
+WAL_RESTART_PAGES = 4000  # the writer lets the WAL start over when it has grown past this (16 MB)
 INSERT_DELIVERY = (
     "INSERT OR IGNORE INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
     "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
@@ -84,6 +102,41 @@ CLAIM = (
 DELIVERY_COLUMNS = (
     "d.seq, d.id, d.subscription_id, d.event_id, d.connection, d.message_id, d.state, d.attempts, "
     "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at"
+)
+
+
+# Statistics (see smshook.stats): one row per sent message whose first event was received in
+# [:start, :end) (unix seconds), with its bucket, outcome and time to delivery. The scan starts at
+# :lo (a second early: ISO strings with and without milliseconds do not compare exactly as times); a
+# message with an earlier event (a lower seq, through the covering index) began before the window
+# (seq follows received_at up to commit delays; an event re-processed from the quarantine later keeps
+# its old received_at but gets a new seq, so its message may count in a later window).
+_EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
+STATS = (
+    "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
+    f"min({_EPOCH.format('received_at')}) AS first_received, "
+    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, "
+    "min(CASE WHEN status IN ('delivered', 'read') THEN "
+    f"{_EPOCH.format('coalesce(occurred_at, received_at)')} END) AS delivered_time, "
+    "max(CASE WHEN effect = 'applied' AND status IN ('undelivered', 'expired', 'rejected', 'failed') "
+    "THEN seq END) AS final_seq, max(network) AS network "
+    "FROM events INDEXED BY events_received WHERE received_at >= :lo AND type = 'status' "
+    "AND message_id IS NOT NULL{by_connection} "
+    "GROUP BY connection, message_id HAVING first_received >= :start AND first_received < :end), "
+    "m AS MATERIALIZED (SELECT p.connection, p.provider, "
+    "CAST((p.first_received - :start) / :bucket AS INTEGER) AS bucket, coalesce(s.status, 'pending') AS status, "
+    "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
+    "AS failure_class, json_extract(p.network, '$.country') AS country, "
+    "json_extract(p.network, '$.operator') AS operator, "
+    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
+    "LEFT JOIN events f ON f.seq = p.final_seq "
+    "WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.connection = p.connection AND o.message_id = p.message_id "
+    "AND o.seq < p.first_seq)) "
+    # counts per combination (ttd NULL), then one duration per delivered message (provider NULL)
+    "SELECT connection, provider, bucket, status, failure_class, country, operator, count(*), NULL FROM m "
+    "GROUP BY connection, provider, bucket, status, failure_class, country, operator "
+    "UNION ALL SELECT connection, NULL, bucket, NULL, NULL, NULL, NULL, NULL, ttd FROM m WHERE ttd IS NOT NULL"
 )
 
 
@@ -113,17 +166,6 @@ def delivery_view(row: Sequence[Any]) -> dict[str, Any]:
         "next_attempt_at": ts_iso(row[8]) if unfinished else None, "last_error": row[9], "last_status": row[10],
         "created_at": ts_iso(row[11]), "updated_at": ts_iso(row[12]), "delivered_at": ts_iso(row[13]),
     }
-
-
-def migrations(dialect: str) -> list[tuple[int, str]]:
-    """(version, SQL) pairs shipped with the package, in order."""
-    folder = resources.files("smshook.storage") / "migrations" / dialect
-    found = [
-        (int(item.name.split("_", 1)[0]), item.read_text("utf-8"))
-        for item in folder.iterdir()
-        if item.name.endswith(".sql")
-    ]
-    return sorted(found)
 
 
 def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
@@ -168,13 +210,62 @@ def quarantine_digest(raw: RawRecord) -> bytes:
     return h.digest()
 
 
+def _insert_many(statement: str) -> Callable[[int], str]:
+    """``statement`` (one ``VALUES (...)`` row) for n rows: one statement per chunk of rows, so one
+    step (and one release of the GIL) instead of one per row."""
+    head, tail = statement.split(" VALUES ", 1)
+    row = tail[:tail.index(")") + 1]
+    rest = tail[len(row):]
+
+    @functools.lru_cache(maxsize=16)
+    def sql(n: int) -> str:
+        return f"{head} VALUES {', '.join([row] * n)}{rest}"
+
+    return sql
+
+
+INSERT_RAWS = _insert_many(INSERT_RAW)
+INSERT_EVENTS = _insert_many(INSERT_EVENT)
+UPSERT_MESSAGES = _insert_many(UPSERT_MESSAGE)
+INSERT_DELIVERIES = _insert_many(INSERT_DELIVERY)
+# Rows per statement: a few sizes (few distinct prepared statements), under SQLite's 32766 variables.
+CHUNKS = (1024, 256, 64, 16, 4, 1)
+
+
+def _write_rows(conn: sqlite3.Connection, sql: Callable[[int], str], rows: Sequence[tuple[Any, ...]]) -> None:
+    at = 0
+    for size in CHUNKS:
+        while len(rows) - at >= size:
+            conn.execute(sql(size), list(itertools.chain.from_iterable(rows[at:at + size])))
+            at += size
+
+
+@dataclass(slots=True)
+class _Rows:
+    """The events one job adds to its transaction: planned in Python, written by :meth:`_Batch.flush`."""
+
+    events: list[tuple[Any, ...]]
+    deliveries: list[tuple[Any, ...]]
+    changed: dict[tuple[str, str], MessageState]
+    fresh: set[bytes]
+
+
 @dataclass
 class _Batch:
-    """State shared by the jobs of one transaction."""
+    """State shared by the jobs of one transaction.
+
+    Append jobs only plan their rows (:meth:`add`); the rows of the whole batch are written with one
+    multi-row INSERT per table by :meth:`flush`, before any job that runs SQL itself and before COMMIT.
+    """
 
     conn: sqlite3.Connection
     known: set[bytes]  # keys already stored (in the database or by an earlier job of this batch)
     states: dict[tuple[str, str], MessageState | None] = field(default_factory=dict)
+    raws: list[tuple[Any, ...]] = field(default_factory=list)
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
+    messages: dict[tuple[str, str], MessageState] = field(default_factory=dict)
+    last: _Rows | None = None
 
     def state(self, connection: str, message_id: str) -> MessageState | None:
         key = (connection, message_id)
@@ -185,6 +276,60 @@ class _Batch:
             self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3]) if row else None
         return self.states[key]
 
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Load the current states of these messages with one query per connection (per 500)."""
+        by_connection: dict[str, set[str]] = {}
+        for connection, message_id in keys:
+            if (connection, message_id) not in self.states:
+                by_connection.setdefault(connection, set()).add(message_id)
+        for connection, ids in by_connection.items():
+            wanted = list(ids)
+            for start in range(0, len(wanted), KEY_CHUNK):
+                chunk = wanted[start:start + KEY_CHUNK]
+                for message_id in chunk:
+                    self.states[(connection, message_id)] = None
+                for r in self.conn.execute(
+                        "SELECT message_id, status, occurred_at, conflict, updated_at FROM messages "
+                        f"WHERE connection = ? AND message_id IN ({','.join('?' * len(chunk))})",
+                        (connection, *chunk)):
+                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4])
+
+    def add(self, rows: _Rows) -> None:
+        self.last = rows
+        self.events += rows.events
+        self.deliveries += rows.deliveries
+        self.states.update(rows.changed)
+        self.messages.update(rows.changed)
+        self.known |= rows.fresh
+
+    def discard(self) -> None:
+        """Forget what the last job planned or wrote: it was rolled back to its savepoint."""
+        if self.last is not None:
+            self.known -= self.last.fresh
+            self.last = None
+        self.states.clear()
+        self.messages.clear()
+        self.raws.clear()
+        self.events.clear()
+        self.deliveries.clear()
+
+    def flush(self) -> None:
+        conn = self.conn
+        if self.raws:
+            _write_rows(conn, INSERT_RAWS, self.raws)
+            self.raws.clear()
+        if self.events:
+            _write_rows(conn, INSERT_EVENTS, self.events)
+            self.events.clear()
+        if self.messages:
+            _write_rows(conn, UPSERT_MESSAGES, [
+                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at) for (c, m), s in self.messages.items()
+            ])
+            self.messages.clear()
+        if self.deliveries:
+            _write_rows(conn, INSERT_DELIVERIES, self.deliveries)
+            self.deliveries.clear()
+
 
 @dataclass
 class _Job:
@@ -192,14 +337,21 @@ class _Job:
     keys: tuple[bytes, ...]
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    # An append: ``run`` only plans rows (no SQL); these are the messages whose state it reads.
+    messages: tuple[tuple[str, str], ...] | None = None
+
+
+class _Retry(Exception):
+    """Writing the planned rows of a batch failed: redo the batch job by job."""
 
 
 _STOP = object()
 
 
 class SQLiteStore(Store):
-    def __init__(self, path: str | Path, *, batch_limit: int = 2048) -> None:
+    def __init__(self, path: str | Path, *, batch_limit: int = 2048, auto_migrate: bool = True) -> None:
         self.path = str(path)
+        self.auto_migrate = auto_migrate
         self.batch_limit = batch_limit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -210,12 +362,20 @@ class SQLiteStore(Store):
         # Observability: how many jobs each commit carried, and how long commits take.
         self.commits = 0
         self.committed_jobs = 0
+        self._wal_pages = 0  # the WAL's size in pages, as the checkpointer last saw it
         # Subscriptions as the writer sees them (only the writer thread replaces these).
         self._subscriptions: dict[str, Subscription] = {}
+        # The database's subscription version (PRAGMA user_version, bumped by every change to
+        # subscriptions) the cache was loaded at: other processes (serve --workers N, the CLI) change
+        # them too, so each transaction compares before using the cache.
+        self._subscriptions_version = -1
         self._matchers: tuple[Matcher, ...] = ()
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
+        if self.path != ":memory:" and not os.path.exists(self.path):
+            # Phone numbers and texts: readable by the owner only (SQLite gives -wal and -shm the same mode).
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA busy_timeout = 30000")
         conn.execute("PRAGMA synchronous = FULL")
@@ -225,15 +385,21 @@ class SQLiteStore(Store):
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            await asyncio.to_thread(self.migrate)
+            await asyncio.to_thread(self.migrate, self.auto_migrate)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._closed = False
         self._thread = threading.Thread(target=self._writer, name="smshook-sqlite-writer", daemon=True)
         self._thread.start()
 
-    def migrate(self) -> list[int]:
-        """Apply pending migrations; returns the versions applied."""
+    async def upgrade(self) -> list[str]:
+        try:
+            return await asyncio.to_thread(self.migrate)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate SQLite database {self.path}: {exc}") from exc
+
+    def migrate(self, apply: bool = True) -> list[str]:
+        """Apply pending migrations (``apply=False``: refuse an outdated schema); returns the files applied."""
         conn = self._connect()
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -243,19 +409,23 @@ class SQLiteStore(Store):
                          "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
             done = {row[0] for row in conn.execute("SELECT version FROM smshook_migrations")}
             applied = []
-            for version, sql in migrations("sqlite"):
-                if version in done:
-                    continue
+            pending = schema.plan("sqlite", done)
+            if pending and not apply:
+                raise schema.outdated(pending)
+            for migration in pending:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in _statements(sql):
+                    if migration.version in {row[0] for row in conn.execute("SELECT version FROM smshook_migrations")}:
+                        conn.execute("ROLLBACK")  # another process applied it meanwhile
+                        continue
+                    for statement in migration.statements():
                         conn.execute(statement)
-                    conn.execute("INSERT INTO smshook_migrations VALUES (?, datetime('now'))", (version,))
+                    conn.execute("INSERT INTO smshook_migrations VALUES (?, datetime('now'))", (migration.version,))
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise
-                applied.append(version)
+                applied.append(migration.name)
             self._load_subscriptions(conn)
             return applied
         finally:
@@ -274,53 +444,80 @@ class SQLiteStore(Store):
             self._readers.clear()
 
     # -- writes -----------------------------------------------------------------------------------
-    async def _submit(self, run: Callable[[_Batch], T], keys: tuple[bytes, ...] = ()) -> T:
+    async def _submit(self, run: Callable[[_Batch], T], keys: tuple[bytes, ...] = (),
+                      messages: tuple[tuple[str, str], ...] | None = None) -> T:
         if self._closed:
             raise StoreError("store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(run, keys, future, loop))
+        self._queue.put(_Job(run, keys, future, loop, messages))
         return await future
 
     async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
-        def run(batch: _Batch) -> AppendResult:
-            flags: list[bool] = []
-            rows = []
-            changed: dict[tuple[str, str], MessageState] = {}
-            fresh: set[bytes] = set()
-            for event in events:
-                if event.key in batch.known or event.key in fresh:
-                    flags.append(False)
-                    continue
-                fresh.add(event.key)
-                flags.append(True)
-                effect = None
-                if event.type == "status" and event.message_id and event.status:
-                    key = (event.connection, event.message_id)
-                    current = batch.state(*key)
-                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at)
-                    if state is not current:
-                        batch.states[key] = changed[key] = state
-                rows.append(event_row(event, raw.id, effect))
-            conn = batch.conn
-            conn.execute(INSERT_RAW, raw_row(raw, len(rows), len(events) - len(rows)))
-            conn.executemany(INSERT_EVENT, rows)
-            conn.executemany(UPSERT_MESSAGE, [
-                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at) for (c, m), s in changed.items()
-            ])
-            matchers = self._matchers
-            if matchers and rows:  # the transactional outbox: queued in the same transaction
-                now = time.time()
-                conn.executemany(INSERT_DELIVERY, [
-                    (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                     event.message_id, now, now, now)
-                    for event, new in zip(events, flags, strict=True) if new
-                    for m in matchers if m.matches(event)
-                ])
-            batch.known |= fresh
-            return AppendResult(tuple(flags))
+        def plan(batch: _Batch) -> AppendResult:  # no SQL: the batch writes the rows (_Batch.flush)
+            result = self._store_events(batch, raw.id, raw.received_at, events)
+            batch.raws.append(raw_row(raw, result.new_count, result.duplicates))
+            return result
 
-        return await self._submit(run, tuple(e.key for e in events))
+        messages = tuple({(e.connection, e.message_id) for e in events
+                          if e.type == "status" and e.message_id and e.status})
+        return await self._submit(plan, tuple([e.key for e in events]), messages)
+
+    def _store_events(self, batch: _Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
+        """Plan the new events of one request, their messages' states and their deliveries (written by
+        the batch's next flush)."""
+        flags: list[bool] = []
+        rows = []
+        changed: dict[tuple[str, str], MessageState] = {}
+        fresh: set[bytes] = set()
+        for event in events:
+            if event.key in batch.known or event.key in fresh:
+                flags.append(False)
+                continue
+            fresh.add(event.key)
+            flags.append(True)
+            effect = None
+            if event.type == "status" and event.message_id and event.status:
+                key = (event.connection, event.message_id)
+                current = changed[key] if key in changed else batch.state(*key)
+                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
+                if state is not current:
+                    changed[key] = state
+            rows.append(event_row(event, raw_id, effect))
+        deliveries = []
+        matchers = self._matchers
+        if matchers and rows:  # the transactional outbox: queued in the same transaction
+            now = time.time()
+            deliveries = [
+                (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
+                 event.message_id, now, now, now)
+                for event, new in zip(events, flags, strict=True) if new
+                for m in matchers if m.matches(event)
+            ]
+        batch.add(_Rows(rows, deliveries, changed, fresh))
+        return AppendResult(tuple(flags))
+
+    async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
+        def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
+            conn = batch.conn
+            row = conn.execute("SELECT raw_request_id, reprocessed_at FROM quarantine WHERE id = ?",
+                               (quarantine_id,)).fetchone()
+            if row is None:
+                return KeyError(quarantine_id)
+            if row[1] is not None:
+                return ValueError(f"quarantine entry {quarantine_id} was re-processed already at {row[1]}")
+            result = self._store_events(batch, row[0], at, events)
+            conn.execute("UPDATE raw_requests SET new_events = ?, duplicates = ? WHERE id = ?",
+                         (result.new_count, result.duplicates, row[0]))
+            conn.execute("UPDATE quarantine SET reprocessed_at = ?, reprocess_result = ? WHERE id = ?",
+                         (at, orjson.dumps({"events": result.new_count, "duplicates": result.duplicates}).decode(),
+                          quarantine_id))
+            return result
+
+        outcome = await self._submit(run, tuple(e.key for e in events))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     async def quarantine(self, raw: RawRecord, reason: str, http_status: int) -> str:
         digest = quarantine_digest(raw)
@@ -344,6 +541,17 @@ class SQLiteStore(Store):
 
     def _writer(self) -> None:
         conn = self._connect()
+        checkpoints = threading.Event()
+        checkpointer = None
+        if CHECKPOINT_INTERVAL:
+            # No commit pays for copying the WAL into the database file: a second connection does that
+            # (PASSIVE: never blocks anyone). The WAL can only start over once all of it was copied,
+            # which a checkpoint racing with commits never sees: when the WAL has grown past
+            # WAL_RESTART_PAGES, the writer copies the last few frames itself, between two batches.
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            checkpointer = threading.Thread(target=self._checkpointer, args=(checkpoints,),
+                                            name="smshook-sqlite-checkpoint", daemon=True)
+            checkpointer.start()
         try:
             stopping = False
             while not stopping:
@@ -361,26 +569,36 @@ class SQLiteStore(Store):
                         break
                     jobs.append(job)
                 self._settle(jobs, self._commit(conn, jobs))
+                if self._wal_pages > WAL_RESTART_PAGES:
+                    self._wal_pages = 0
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            checkpoints.set()
+            if checkpointer is not None:
+                checkpointer.join()
+            conn.close()
+
+    def _checkpointer(self, stop: threading.Event) -> None:
+        """Every CHECKPOINT_INTERVAL seconds, copy the WAL's committed frames into the database file."""
+        conn = self._connect()
+        try:
+            while not stop.wait(CHECKPOINT_INTERVAL):
+                with contextlib.suppress(sqlite3.Error):
+                    _, pages, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self._wal_pages = pages
         finally:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
-        results: list[tuple[Any, BaseException | None]] = []
+        started = time.perf_counter()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            batch = _Batch(conn, self._known_keys(conn, (k for job in jobs for k in job.keys)))
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    results.append((job.run(batch), None))
-                    conn.execute("RELEASE job")
-                except Exception as exc:  # one bad job must not fail its neighbours
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    batch.states.clear()
-                    results.append((None, StoreError(f"could not store: {exc}")))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+            try:
+                results = self._transaction(conn, jobs, safe=False)
+            except _Retry:  # writing the batch's rows failed: redo it job by job, to fail only the culprit
+                conn.execute("ROLLBACK")
+                results = self._transaction(conn, jobs, safe=True)
+        except (sqlite3.Error, _Retry) as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -388,6 +606,54 @@ class SQLiteStore(Store):
             return [(None, error) for _ in jobs]
         self.commits += 1
         self.committed_jobs += len(jobs)
+        if self.on_commit is not None:
+            with contextlib.suppress(Exception):  # an observer's bug must not stop the writer
+                self.on_commit(len(jobs), time.perf_counter() - started)
+        return results
+
+    def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job], *,
+                     safe: bool) -> list[tuple[Any, BaseException | None]]:
+        """One transaction for a batch of jobs. Appends only plan their rows, written together by
+        ``batch.flush()`` (before any other job and before COMMIT); the other jobs run their own SQL,
+        each in a savepoint, so one bad job cannot fail its neighbours. ``safe``: appends too get a
+        savepoint and a flush each, so that rows which cannot be written fail only their own job."""
+        results: list[tuple[Any, BaseException | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        if conn.execute("PRAGMA user_version").fetchone()[0] != self._subscriptions_version:
+            self._load_subscriptions(conn)  # another process changed the subscriptions
+        batch = _Batch(conn, self._known_keys(conn, (k for job in jobs for k in job.keys)))
+        batch.prefetch(m for job in jobs if job.messages for m in job.messages)
+        for job in jobs:
+            if job.messages is not None and not safe:
+                batch.last = None
+                try:
+                    results.append((job.run(batch), None))
+                except Exception as exc:
+                    if batch.last is not None:  # it failed after adding rows: only safe mode can undo that
+                        raise _Retry from exc
+                    results.append((None, StoreError(f"could not store: {exc}")))
+                continue
+            try:
+                batch.flush()
+            except Exception as exc:
+                raise _Retry from exc
+            batch.last = None
+            conn.execute("SAVEPOINT job")
+            try:
+                value = job.run(batch)
+                batch.flush()
+                conn.execute("RELEASE job")
+                results.append((value, None))
+            except Exception as exc:  # one bad job must not fail its neighbours
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                batch.discard()
+                results.append((None, StoreError(f"could not store: {exc}")))
+        try:
+            batch.flush()
+        except Exception as exc:
+            raise _Retry from exc
+        conn.execute("COMMIT")
         return results
 
     @staticmethod
@@ -452,6 +718,10 @@ class SQLiteStore(Store):
         if query.before is not None:
             where.append("id < ?")
             args.append(query.before)
+        if query.phone is not None:  # through the sender and recipient indexes, whatever the rest
+            where.append("seq IN (SELECT seq FROM events WHERE sender = ? UNION ALL "
+                         "SELECT seq FROM events WHERE recipient = ?)")
+            args += [query.phone, query.phone]
         sql = f"SELECT {EVENT_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -481,6 +751,44 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
+    async def feed_position(self) -> int:
+        return await self._read(lambda c: int(c.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0]))
+
+    async def feed(self, after: int, limit: int = 500, connection: str | None = None,
+                   type: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        sql = f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE seq > ?"
+        args: list[Any] = [after]
+        for column, value in (("connection", connection), ("type", type)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        return await self._read(lambda c: [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)])
+
+    async def stats(self, since: str, until: str, bucket_seconds: int,
+                    connection: str | None = None) -> dict[str, Any]:
+        start, end = stats.epoch(since), stats.epoch(until)
+        args: dict[str, Any] = {"lo": ts_iso(start - 1), "start": start, "end": end, "bucket": bucket_seconds,
+                                "connection": connection}
+        by_connection = "" if connection is None else " AND connection = :connection"
+
+        def run(c: sqlite3.Connection) -> dict[str, Any]:
+            c.execute("BEGIN")  # one snapshot for both queries
+            try:
+                rows = c.execute(STATS.format(by_connection=by_connection), args).fetchall()
+                inbound = c.execute(
+                    "SELECT connection, count(*) FROM events INDEXED BY events_received WHERE received_at >= :lo "
+                    f"AND type = 'inbound'{by_connection} AND {_EPOCH.format('received_at')} >= :start "
+                    f"AND {_EPOCH.format('received_at')} < :end GROUP BY connection", args).fetchall()
+            finally:
+                c.execute("COMMIT")
+            counts = [r[:8] for r in rows if r[1] is not None]
+            durations = [(r[0], r[2], r[8]) for r in rows if r[1] is None]
+            return stats.assemble(since, until, bucket_seconds, counts, durations, inbound)
+
+        return await self._read(run)
+
     async def quarantined(self, limit: int = 50, before: str | None = None,
                           connection: str | None = None) -> list[dict[str, Any]]:
         where: list[str] = []
@@ -491,21 +799,28 @@ class SQLiteStore(Store):
         if connection is not None:
             where.append("q.connection = ?")
             args.append(connection)
+        return await self._quarantine_rows(where, args, limit)
+
+    async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
+        rows = await self._quarantine_rows(["q.id = ?"], [quarantine_id], 1)
+        return rows[0] if rows else None
+
+    async def _quarantine_rows(self, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
         sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
-               "q.last_seen, q.reprocessed_at, r.method, r.path, r.query, r.headers, r.body, r.client "
-               "FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
+               "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
+               "r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY q.id DESC LIMIT ?"
-        args.append(limit)
 
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
             out = []
-            for r in c.execute(sql, args):
+            for r in c.execute(sql, [*args, limit]):
                 out.append({
                     "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
                     "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
-                    "request": request_view(*r[9:15]),
+                    "reprocess_result": orjson.loads(r[9]) if r[9] else None,
+                    "request": request_view(*r[10:16]),
                 })
             return out
 
@@ -518,13 +833,20 @@ class SQLiteStore(Store):
             f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id")]
         self._subscriptions = {s.id: s for s in subs}
         self._matchers = tuple(Matcher(s) for s in subs if s.enabled)
+        self._subscriptions_version = conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def _subscriptions_changed(self, conn: sqlite3.Connection) -> None:
+        """Bump the subscription version (in the current transaction) and refresh the cache."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        conn.execute(f"PRAGMA user_version = {int(version) + 1}")
+        self._load_subscriptions(conn)
 
     async def _submit_subscriptions(self, run: Callable[[_Batch], T]) -> T:
         """A write that changes subscriptions; the cache is refreshed inside the same transaction."""
 
         def wrapped(batch: _Batch) -> T:
             value = run(batch)
-            self._load_subscriptions(batch.conn)
+            self._subscriptions_changed(batch.conn)
             return value
 
         try:
@@ -658,7 +980,7 @@ class SQLiteStore(Store):
             if outcome.disable:
                 conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
                              "WHERE id = ?", (outcome.disable, ts_iso(outcome.at), row[0]))
-                self._load_subscriptions(conn)
+                self._subscriptions_changed(conn)
             return True
 
         return await self._submit(run)
@@ -751,9 +1073,3 @@ def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]])
             future.set_exception(error)
         else:
             future.set_result(value)
-
-
-def _statements(sql: str) -> list[str]:
-    """Split a migration file into statements (no semicolons inside our DDL literals)."""
-    body = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]

@@ -1,0 +1,952 @@
+"""The PostgreSQL store: several smshook instances sharing one database.
+
+Durability: a call returns after PostgreSQL's COMMIT, which flushes the WAL (this store never turns
+``synchronous_commit`` off). Throughput, as in the SQLite store: one writer task per instance drains
+a queue of append/quarantine jobs into one transaction (group commit); callers are answered only
+after COMMIT. A batch of appends is written with a handful of statements (all its events in one
+multi-row insert). When a job fails the shared transaction, the batch runs again with each job in
+its own savepoint, so one bad job cannot fail its neighbours.
+
+Many instances on one database:
+
+* dedup: ``INSERT … ON CONFLICT (key) DO NOTHING RETURNING``. The unique index on the idempotency
+  key is the arbiter: a concurrent insert of the same key waits for the other transaction and then
+  reports a duplicate, which the hook path answers as a success.
+* status projection: transaction-scoped advisory locks on the (connection, message_id) of every status
+  event in a batch, taken first and in one global order (no deadlocks between instances), serialise
+  the read → :func:`smshook.status.advance` → write of a message across instances.
+* outbox: delivery rows are inserted in the events' transaction; the subscriptions are read inside
+  every batch's transaction, so one added on another instance applies at once.
+* dispatch: :meth:`PostgresStore.claim_deliveries` is ``SELECT … FOR UPDATE SKIP LOCKED`` plus a
+  lease, so a delivery is attempted by one instance at a time and an instance that dies mid-flight
+  leaves its work to the others once the lease runs out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+import zlib
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+import orjson
+
+from smshook import stats
+from smshook.errors import StoreError
+from smshook.events import Event, iso
+from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
+from smshook.status import FINAL, MessageState, advance
+from smshook.storage import schema
+from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
+from smshook.storage.sqlite import (
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    SUBSCRIPTION_COLUMNS,
+    delivery_id,
+    delivery_view,
+    event_row,
+    public_event,
+    quarantine_digest,
+    raw_row,
+    request_view,
+    subscription_from_row,
+    ts_iso,
+)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn = PoolConnectionProxy[asyncpg.Record]
+
+T = TypeVar("T")
+
+MIGRATION_LOCK = 0x736D73686F6F6B  # pg_advisory_lock key: one migrating instance at a time ("smshook")
+
+
+def _marks(start: int, count: int) -> str:
+    return ", ".join(f"${i}" for i in range(start, start + count))
+
+
+INSERT_EVENT = (
+    f"INSERT INTO events ({EVENT_COLUMNS}, key, raw_request_id, effect) VALUES ({_marks(1, 24)}) "
+    "ON CONFLICT (key) DO NOTHING RETURNING seq"
+)
+# Number this transaction's new events after every position already committed; the counter row's
+# lock is held until COMMIT, so positions grow in commit order across instances.
+FEED_NUMBER = (
+    "WITH counter AS (UPDATE feed_counter SET last = last + cardinality($1::bigint[]) WHERE id = 1 "
+    "RETURNING last - cardinality($1::bigint[]) AS base), "
+    "numbered AS (SELECT s.seq, s.i FROM unnest($1::bigint[]) WITH ORDINALITY AS s(seq, i)) "
+    "UPDATE events SET feed_pos = counter.base + numbered.i FROM counter, numbered WHERE events.seq = numbered.seq"
+)
+# Many events in one statement (one array per column), the same conflict rule.
+INSERT_EVENTS = (
+    f"INSERT INTO events ({EVENT_COLUMNS}, key, raw_request_id, effect) SELECT * FROM unnest("
+    + ", ".join(f"${i}::{'bytea' if i == 22 else 'text'}[]" for i in range(1, 25))
+    + ") ON CONFLICT (key) DO NOTHING RETURNING seq, key"
+)
+INSERT_RAW = (
+    "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
+    f"received_at, new_events, duplicates) VALUES ({_marks(1, 12)})"
+)
+UPSERT_MESSAGE = (
+    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connection, message_id) DO UPDATE SET "
+    "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
+    "updated_at = excluded.updated_at"
+)
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
+    "next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7, $8) "
+    "ON CONFLICT DO NOTHING"
+)
+# Due deliveries of enabled subscriptions (for ordered ones only the first unfinished one per message),
+# locked without waiting for rows another instance is claiming, then leased in the same statement.
+CLAIM = (
+    "WITH due AS (SELECT d.seq, d.next_attempt_at AS due_at FROM deliveries d "
+    "JOIN subscriptions s ON s.id = d.subscription_id AND s.enabled "
+    "WHERE d.state IN ('pending', 'delivering') AND d.next_attempt_at <= $1 "
+    "AND (NOT s.ordered OR d.message_id IS NULL OR NOT EXISTS ("
+    "SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id AND e.connection = d.connection "
+    "AND e.message_id = d.message_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))) "
+    "ORDER BY d.next_attempt_at, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
+    "UPDATE deliveries SET state = 'delivering', lease_owner = $3, next_attempt_at = $4, updated_at = $1 "
+    "FROM due WHERE deliveries.seq = due.seq "
+    "RETURNING deliveries.seq, deliveries.id, deliveries.subscription_id, deliveries.event_id, deliveries.attempts, "
+    "due.due_at"
+)
+
+
+# Statistics (see smshook.stats), as in the SQLite store: one row per sent message whose first event was
+# received in [:start, :end) (unix seconds), with its bucket, outcome and time to delivery.
+_EPOCH = "extract(epoch FROM ({0})::timestamptz)::float8"
+STATS_MESSAGES = (
+    "WITH candidates AS (SELECT DISTINCT connection, message_id FROM events "
+    "WHERE received_at >= :lo AND received_at < :hi AND type = 'status' AND message_id IS NOT NULL{by_connection}), "
+    "per_message AS (SELECT e.connection, e.message_id, min(e.provider) AS provider, "
+    f"min({_EPOCH.format('e.received_at')}) AS first_received, "
+    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, "
+    "min(CASE WHEN e.status IN ('delivered', 'read') THEN "
+    f"{_EPOCH.format('coalesce(e.occurred_at, e.received_at)')} END) AS delivered_time, "
+    "max(CASE WHEN e.effect = 'applied' AND e.status IN ('undelivered', 'expired', 'rejected', 'failed') "
+    "THEN e.seq END) AS final_seq, max(e.network) AS network "
+    "FROM candidates c JOIN events e ON e.connection = c.connection AND e.message_id = c.message_id "
+    "WHERE e.type = 'status' GROUP BY e.connection, e.message_id), "
+    "m AS MATERIALIZED (SELECT p.connection, p.provider, "
+    "floor((p.first_received - :start::float8) / :bucket::float8)::int AS bucket, "
+    "coalesce(s.status, 'pending') AS status, "
+    "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
+    "AS failure_class, p.network::jsonb ->> 'country' AS country, p.network::jsonb ->> 'operator' AS operator, "
+    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
+    "LEFT JOIN events f ON f.seq = p.final_seq "
+    "WHERE p.first_received >= :start::float8 AND p.first_received < :end::float8)"
+)
+STATS_COUNTS = (
+    "SELECT connection, provider, bucket, status, failure_class, country, operator, count(*)::int FROM m "
+    "GROUP BY connection, provider, bucket, status, failure_class, country, operator"
+)
+# Medians per bucket and per connection (bucket NULL): the middle row, or the mean of the middle two.
+STATS_MEDIANS = (
+    ", ranked AS (SELECT connection, bucket, ttd, "
+    "row_number() OVER (PARTITION BY connection, bucket ORDER BY ttd) AS i, "
+    "count(*) OVER (PARTITION BY connection, bucket) AS n, "
+    "row_number() OVER (PARTITION BY connection ORDER BY ttd) AS i_all, "
+    "count(*) OVER (PARTITION BY connection) AS n_all FROM m WHERE ttd IS NOT NULL) "
+    "SELECT connection, bucket, avg(ttd) FROM ranked WHERE i IN ((n + 1) / 2, (n + 2) / 2) "
+    "GROUP BY connection, bucket "
+    "UNION ALL SELECT connection, NULL, avg(ttd) FROM ranked WHERE i_all IN ((n_all + 1) / 2, (n_all + 2) / 2) "
+    "GROUP BY connection"
+)
+
+
+def _text(value: Any) -> Any:
+    """A query argument as stored: NUL characters (from a URL's %00) as U+FFFD (see :func:`nul_free`)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+class _Where:
+    """WHERE clauses with numbered ($n) parameters."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.args: list[Any] = []
+
+    def add(self, template: str, *values: Any) -> None:
+        """``template`` has one ``{}`` per value, replaced by its placeholder."""
+        self.clauses.append(template.format(*(self.mark(value) for value in values)))
+
+    def mark(self, value: Any) -> str:
+        self.args.append(_text(value))
+        return f"${len(self.args)}"
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
+
+
+@dataclass
+class _Batch:
+    """State shared by the jobs of one transaction."""
+
+    conn: Conn
+    known: set[bytes]  # keys already stored (in the database or by an earlier job of this batch)
+    matchers: tuple[Matcher, ...]
+    states: dict[tuple[str, str], MessageState | None] = field(default_factory=dict)
+    new_seqs: list[int] = field(default_factory=list)  # events inserted, numbered for the feed at COMMIT
+
+    async def state(self, connection: str, message_id: str) -> MessageState | None:
+        """The message's state (its stripe is locked by this transaction: see :func:`message_stripe`)."""
+        key = (connection, message_id)
+        if key not in self.states:
+            row = await self.conn.fetchrow(
+                "SELECT status, occurred_at, conflict, updated_at FROM messages "
+                "WHERE connection = $1 AND message_id = $2", connection, message_id)
+            self.states[key] = MessageState(row[0], row[1], row[2], row[3]) if row else None
+        return self.states[key]
+
+    async def prefetch(self, messages: set[tuple[str, str]]) -> None:
+        """Read the states of every message the batch touches in one query."""
+        self.states = dict.fromkeys(messages)
+        rows = await self.conn.fetch(
+            "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at FROM messages m "
+            "JOIN unnest($1::text[], $2::text[]) AS k(c, i) ON m.connection = k.c AND m.message_id = k.i",
+            [c for c, _ in messages], [i for _, i in messages])
+        for r in rows:
+            self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5])
+
+
+@dataclass
+class _Job:
+    run: Callable[[_Batch], Awaitable[Any]]
+    keys: tuple[bytes, ...]
+    messages: tuple[tuple[str, str], ...]  # (connection, message_id) of its status events
+    future: asyncio.Future[Any]
+    append: tuple[RawRecord, list[Event]] | None = None  # an append: may be stored in bulk with others
+
+
+_STOP = object()
+# Message locks: a transaction-scoped advisory lock per stripe of (connection, message_id), all taken at
+# the start of a batch in ascending order, so batches of different instances never deadlock on them,
+# and a status event's key is only ever inserted by the transaction holding its message's stripe.
+STRIPES = 1024
+LOCK_BASE = 0x736D7300000  # advisory lock ids LOCK_BASE .. LOCK_BASE + STRIPES - 1
+LOCK_STRIPES = "SELECT pg_advisory_xact_lock($1::bigint + s) FROM unnest($2::int[]) AS s"
+
+
+TEXT_FIELDS = ("message_id", "status", "provider_status", "channel", "from_", "to", "text", "keyword", "reply_to",
+               "reference", "price", "currency")
+
+
+def nul_free(event: Event) -> Event:
+    """PostgreSQL text cannot hold NUL characters (SQLite's can): they become U+FFFD, so that such a
+    callback is stored rather than refused for ever (the raw request keeps the exact bytes)."""
+    changes: dict[str, Any] = {name: value.replace("\x00", "\ufffd") for name in TEXT_FIELDS
+                               if isinstance(value := getattr(event, name), str) and "\x00" in value}
+    return replace(event, **changes) if changes else event
+
+
+def nul_free_raw(raw: RawRecord) -> RawRecord:
+    changes: dict[str, Any] = {name: value.replace("\x00", "\ufffd") for name in ("path", "query", "client")
+                               if isinstance(value := getattr(raw, name), str) and "\x00" in value}
+    return replace(raw, **changes) if changes else raw
+
+
+def message_stripe(connection: str, message_id: str) -> int:
+    """The same stripe in every instance (a stable hash, not Python's per-process ``hash``)."""
+    return zlib.crc32(f"{connection}\x1f{message_id}".encode()) % STRIPES
+
+
+def status_messages(events: list[Event]) -> tuple[tuple[str, str], ...]:
+    return tuple({(e.connection, e.message_id) for e in events if e.type == "status" and e.message_id and e.status})
+
+
+RETRIES = 3  # a job that lost a deadlock between instances is retried in the same batch
+
+
+class PostgresStore(Store):
+    def __init__(self, url: str, *, batch_limit: int = 256, pool_size: int = 10, auto_migrate: bool = True) -> None:
+        self.url = url
+        self.batch_limit = batch_limit
+        self.pool_size = pool_size
+        self.auto_migrate = auto_migrate
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._queue: asyncio.Queue[Any] | None = None
+        self._writer_task: asyncio.Task[None] | None = None
+        self._closed = True
+        # Observability: how many jobs each commit carried.
+        self.commits = 0
+        self.committed_jobs = 0
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def _where(self) -> str:
+        from smshook.settings import mask_url
+
+        return mask_url(self.url)
+
+    async def _connect(self) -> asyncpg.Pool[asyncpg.Record]:
+        try:
+            pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10,
+                                             command_timeout=60, server_settings={"application_name": "smshook"})
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {exc}") from exc
+        return pool
+
+    async def open(self) -> None:
+        pool = await self._connect()
+        try:
+            async with pool.acquire() as conn:
+                await self._migrate(conn, self.auto_migrate)
+        except BaseException as exc:
+            await pool.close()
+            if isinstance(exc, asyncpg.PostgresError | OSError):
+                raise StoreError(f"cannot prepare PostgreSQL database {self._where()}: {exc}") from exc
+            raise
+        self._pool = pool
+        self._queue = asyncio.Queue()
+        self._closed = False
+        self._writer_task = asyncio.create_task(self._writer(), name="smshook-postgres-writer")
+
+    async def upgrade(self) -> list[str]:
+        pool = await self._connect()
+        try:
+            async with pool.acquire() as conn:
+                return await self._migrate(conn, True)
+        except (asyncpg.PostgresError, OSError) as exc:
+            raise StoreError(f"cannot migrate PostgreSQL database {self._where()}: {exc}") from exc
+        finally:
+            await pool.close()
+
+    @staticmethod
+    async def _migrate(conn: Conn, apply: bool) -> list[str]:
+        """Apply (or with ``apply=False`` only check) pending migrations, one instance at a time."""
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        try:
+            if apply:
+                await conn.execute(f"CREATE TABLE IF NOT EXISTS {schema.TABLE} "
+                                   "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            done: set[int] = set()
+            if await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", schema.TABLE):
+                done = {row[0] for row in await conn.fetch(f"SELECT version FROM {schema.TABLE}")}
+            pending = schema.plan("postgresql", done)
+            if pending and not apply:
+                raise schema.outdated(pending)
+            applied = []
+            for migration in pending:
+                async with conn.transaction():
+                    await conn.execute(migration.sql)  # the whole file: several statements
+                    await conn.execute(f"INSERT INTO {schema.TABLE} (version) VALUES ($1)", migration.version)
+                applied.append(migration.name)
+            return applied
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._queue is not None and self._writer_task is not None:
+            self._queue.put_nowait(_STOP)
+            await self._writer_task
+        if self._pool is not None:
+            await self._pool.close()
+        self._pool = self._queue = self._writer_task = None
+
+    def _ready(self) -> asyncpg.Pool[asyncpg.Record]:
+        if self._closed or self._pool is None:
+            raise StoreError("store is closed")
+        return self._pool
+
+    # -- writes: group commit ---------------------------------------------------------------------
+    async def _submit(self, run: Callable[[_Batch], Awaitable[T]], events: list[Event] | None = None,
+                      append: tuple[RawRecord, list[Event]] | None = None) -> T:
+        self._ready()
+        assert self._queue is not None
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        keys = tuple(e.key for e in events or ())
+        self._queue.put_nowait(_Job(run, keys, status_messages(events or []), future, append))
+        return await future
+
+    async def _writer(self) -> None:
+        assert self._queue is not None
+        stopping = False
+        while not stopping:
+            job = await self._queue.get()
+            if job is _STOP:
+                break
+            jobs: list[_Job] = [job]
+            while len(jobs) < self.batch_limit and not self._queue.empty():
+                job = self._queue.get_nowait()
+                if job is _STOP:
+                    stopping = True
+                    break
+                jobs.append(job)
+            for job, (value, error) in zip(jobs, await self._commit(jobs), strict=True):
+                if job.future.done():
+                    continue
+                if error is not None:
+                    job.future.set_exception(error)
+                else:
+                    job.future.set_result(value)
+
+    async def _commit(self, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        started = time.perf_counter()
+        try:
+            results = await self._transaction(jobs, isolated=False)
+        except Exception:
+            # A job (or a deadlock with another instance) failed the shared transaction, so nothing of it
+            # was stored: once more, each job in its own savepoint, so that only the culprit fails.
+            try:
+                results = await self._transaction(jobs, isolated=True)
+            except Exception as exc:  # the transaction did not commit: nothing of any job was stored
+                error = StoreError(f"commit failed: {exc}")
+                return [(None, error) for _ in jobs]
+        self.commits += 1
+        self.committed_jobs += len(jobs)
+        if self.on_commit is not None:
+            with contextlib.suppress(Exception):  # an observer's bug must not stop the writer
+                self.on_commit(len(jobs), time.perf_counter() - started)
+        return results
+
+    async def _transaction(self, jobs: list[_Job], isolated: bool) -> list[tuple[Any, BaseException | None]]:
+        """Run ``jobs`` in one transaction and commit; ``isolated``: each in a savepoint (slower)."""
+        results: list[tuple[Any, BaseException | None]] = []
+        assert self._pool is not None
+        async with self._pool.acquire() as conn, conn.transaction():
+            messages = {m for job in jobs for m in job.messages}
+            if messages:
+                await conn.execute(LOCK_STRIPES, LOCK_BASE, sorted({message_stripe(*m) for m in messages}))
+            batch = _Batch(conn, await self._known_keys(conn, (k for job in jobs for k in job.keys)),
+                           await self._matchers(conn))
+            if messages:
+                await batch.prefetch(messages)
+            if not isolated and all(job.append is not None for job in jobs):
+                results = await self._bulk_append(batch, jobs)
+            else:
+                for job in jobs:
+                    results.append(await self._run_job(batch, job) if isolated else (await job.run(batch), None))
+            if batch.new_seqs:
+                # Feed positions in commit order: the counter row stays locked until COMMIT.
+                await conn.execute(FEED_NUMBER, batch.new_seqs)
+        return results
+
+    @staticmethod
+    async def _run_job(batch: _Batch, job: _Job) -> tuple[Any, BaseException | None]:
+        mark = len(batch.new_seqs)
+        for attempt in range(RETRIES):
+            try:
+                async with batch.conn.transaction():  # a savepoint: one bad job must not fail its neighbours
+                    return await job.run(batch), None
+            except asyncpg.DeadlockDetectedError as exc:  # another instance held what we needed: try again
+                batch.states.clear()
+                del batch.new_seqs[mark:]
+                if attempt == RETRIES - 1:
+                    return None, StoreError(f"could not store: {exc}")
+            except Exception as exc:
+                batch.states.clear()
+                del batch.new_seqs[mark:]
+                return None, StoreError(f"could not store: {exc}")
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _known_keys(conn: Conn, keys: Iterable[bytes]) -> set[bytes]:
+        """Keys already stored, to skip most retries cheaply (the unique constraint still decides)."""
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        return {bytes(r[0]) for r in await conn.fetch("SELECT key FROM events WHERE key = ANY($1::bytea[])", wanted)}
+
+    @staticmethod
+    async def _matchers(conn: Conn) -> tuple[Matcher, ...]:
+        rows = await conn.fetch(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE enabled ORDER BY id")
+        return tuple(Matcher(subscription_from_row(tuple(r))) for r in rows)
+
+    async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
+        raw, events = nul_free_raw(raw), [nul_free(e) for e in events]
+
+        async def run(batch: _Batch) -> AppendResult:
+            result = await self._store_events(batch, raw.id, raw.received_at, events)
+            await batch.conn.execute(INSERT_RAW, *raw_row(raw, result.new_count, result.duplicates))
+            return result
+
+        return await self._submit(run, events, (raw, events))
+
+    @staticmethod
+    async def _bulk_append(batch: _Batch, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        """Every job an append: the same as running them one by one, in a few statements for the batch.
+
+        Which status events are new is known before inserting (their messages are locked, then the
+        known keys read), so their effects are computed first; an inbound event may still lose its
+        key to another instance's insert, which RETURNING tells."""
+        rows: list[tuple[Any, ...]] = []
+        plans: list[tuple[RawRecord, list[Event], list[bool]]] = []
+        changed: dict[tuple[str, str], MessageState] = {}
+        status_keys: set[bytes] = set()
+        for job in jobs:
+            assert job.append is not None
+            raw, events = job.append
+            flags: list[bool] = []
+            for event in events:
+                if event.key in batch.known:
+                    flags.append(False)
+                    continue
+                batch.known.add(event.key)
+                effect = None
+                if event.type == "status" and event.message_id and event.status:
+                    key = (event.connection, event.message_id)
+                    current = await batch.state(*key)
+                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at)
+                    if state is not current:
+                        batch.states[key] = changed[key] = state
+                    status_keys.add(event.key)
+                rows.append(event_row(event, raw.id, effect))
+                flags.append(True)
+            plans.append((raw, events, flags))
+        inserted: dict[bytes, int] = {}
+        if rows:
+            inserted = {bytes(r[1]): r[0] for r in await batch.conn.fetch(INSERT_EVENTS, *zip(*rows, strict=True))}
+        if not status_keys <= inserted.keys():  # cannot happen under the message locks: be safe, not sorry
+            raise StoreError("a status event was stored concurrently by another writer")
+        results: list[tuple[Any, BaseException | None]] = []
+        raw_rows, deliveries, now = [], [], time.time()
+        for raw, events, flags in plans:
+            result = AppendResult(tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True)))
+            raw_rows.append(raw_row(raw, result.new_count, result.duplicates))
+            deliveries += [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
+                            e.message_id, now, now, now)
+                           for e, new in zip(events, result.new, strict=True) if new
+                           for m in batch.matchers if m.matches(e)]
+            results.append((result, None))
+        if changed:
+            await batch.conn.executemany(UPSERT_MESSAGE, [(c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
+                                                          for (c, m), s in changed.items()])
+        await batch.conn.executemany(INSERT_RAW, raw_rows)
+        if deliveries:  # the transactional outbox: queued in the same transaction
+            await batch.conn.executemany(INSERT_DELIVERY, deliveries)
+        batch.new_seqs += sorted(inserted.values())
+        return results
+
+    @staticmethod
+    async def _store_events(batch: _Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
+        """Insert the new events of one request, advance their messages, queue their deliveries."""
+        conn = batch.conn
+        flags: list[bool] = []
+        stored: list[Event] = []
+        seen: set[bytes] = set()
+        for event in events:
+            if event.key in batch.known or event.key in seen:
+                flags.append(False)
+                continue
+            seen.add(event.key)
+            effect, change = None, None
+            if event.type == "status" and event.message_id and event.status:
+                key = (event.connection, event.message_id)
+                current = await batch.state(*key)
+                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
+                change = (key, state) if state is not current else None
+            seq = await conn.fetchval(INSERT_EVENT, *event_row(event, raw_id, effect))
+            if seq is None:
+                flags.append(False)  # another instance stored it first: the unique key decided
+                continue
+            flags.append(True)
+            stored.append(event)
+            batch.new_seqs.append(seq)
+            if change is not None:
+                (c, m), s = change
+                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
+                batch.states[(c, m)] = s
+        if batch.matchers and stored:  # the transactional outbox: queued in the same transaction
+            now = time.time()
+            await conn.executemany(INSERT_DELIVERY, [
+                (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
+                 event.message_id, now, now, now)
+                for event in stored for m in batch.matchers if m.matches(event)
+            ])
+        batch.known |= seen
+        return AppendResult(tuple(flags))
+
+    async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
+        events = [nul_free(e) for e in events]
+
+        async def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
+            conn = batch.conn
+            row = await conn.fetchrow("SELECT raw_request_id, reprocessed_at FROM quarantine WHERE id = $1 "
+                                      "FOR UPDATE", quarantine_id)
+            if row is None:
+                return KeyError(quarantine_id)
+            if row[1] is not None:
+                return ValueError(f"quarantine entry {quarantine_id} was re-processed already at {row[1]}")
+            result = await self._store_events(batch, row[0], at, events)
+            await conn.execute("UPDATE raw_requests SET new_events = $1, duplicates = $2 WHERE id = $3",
+                               result.new_count, result.duplicates, row[0])
+            await conn.execute(
+                "UPDATE quarantine SET reprocessed_at = $1, reprocess_result = $2 WHERE id = $3", at,
+                orjson.dumps({"events": result.new_count, "duplicates": result.duplicates}).decode(), quarantine_id)
+            return result
+
+        outcome = await self._submit(run, events)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    async def quarantine(self, raw: RawRecord, reason: str, http_status: int) -> str:
+        digest = quarantine_digest(raw)
+        raw, reason = nul_free_raw(raw), reason.replace("\x00", "\ufffd")
+
+        async def run(batch: _Batch) -> str:
+            row = await batch.conn.fetchrow(
+                "INSERT INTO quarantine (id, digest, connection, provider, reason, http_status, attempts, "
+                "first_seen, last_seen, raw_request_id) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $1) "
+                "ON CONFLICT (digest) DO UPDATE SET attempts = quarantine.attempts + 1, "
+                "last_seen = excluded.last_seen, reason = excluded.reason, http_status = excluded.http_status "
+                "RETURNING id, (xmax = 0) AS inserted",
+                raw.id, digest, raw.connection, raw.provider, reason, http_status, raw.received_at)
+            assert row is not None
+            if row["inserted"]:
+                await batch.conn.execute(INSERT_RAW, *raw_row(raw, 0, 0))
+            return str(row["id"])
+
+        return await self._submit(run)
+
+    # -- reads ------------------------------------------------------------------------------------
+    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        pool = self._ready()
+        try:
+            async with pool.acquire() as conn:
+                return await fn(conn)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise StoreError(f"read failed: {exc}") from exc
+
+    async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """A write outside the group-commit queue (forwarding state): its own transaction."""
+
+        async def run(conn: Conn) -> T:
+            async with conn.transaction():
+                return await fn(conn)
+
+        return await self._read(run)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._read(lambda c: c.fetchval("SELECT 1", timeout=5)) == 1)
+        except StoreError:
+            return False
+
+    async def events(self, query: EventQuery) -> list[dict[str, Any]]:
+        where = _Where()
+        for column, value in (("connection", query.connection), ("type", query.type),
+                              ("message_id", query.message_id), ("status", query.status)):
+            if value is not None:
+                where.add(f"{column} = {{}}", value)
+        if query.phone is not None:
+            where.add("(sender = {0} OR recipient = {0})", query.phone)
+        if query.since is not None:
+            where.add("received_at >= {}", query.since)
+        if query.before is not None:
+            where.add("id < {}", query.before)
+        sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
+        return await self._read(lambda c: _fetch(c, sql, where.args, public_event))
+
+    async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
+        connection, message_id = _text(connection), _text(message_id)
+
+        async def run(c: Conn) -> dict[str, Any] | None:
+            state = await c.fetchrow("SELECT status, occurred_at, conflict, updated_at FROM messages "
+                                     "WHERE connection = $1 AND message_id = $2", connection, message_id)
+            rows = await c.fetch(
+                f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = $1 "
+                "AND (message_id = $2 OR reply_to = $2) ORDER BY id", connection, message_id)
+            if state is None and not rows:
+                return None
+            return {
+                "connection": connection,
+                "message_id": message_id,
+                "status": state[0] if state else None,
+                "final": bool(state and state[0] in FINAL),
+                "conflict": bool(state and state[2]),
+                "updated_at": state[3] if state else None,
+                "events": [public_event(tuple(r)) for r in rows],
+                "effects": {r[0]: r[-1] for r in rows if r[-1] is not None},
+            }
+
+        return await self._read(run)
+
+    async def quarantined(self, limit: int = 50, before: str | None = None,
+                          connection: str | None = None) -> list[dict[str, Any]]:
+        where = _Where()
+        if before is not None:
+            where.add("q.id < {}", before)
+        if connection is not None:
+            where.add("q.connection = {}", connection)
+        return await self._quarantine_rows(where, limit)
+
+    async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
+        where = _Where()
+        where.add("q.id = {}", quarantine_id)
+        rows = await self._quarantine_rows(where, 1)
+        return rows[0] if rows else None
+
+    async def _quarantine_rows(self, where: _Where, limit: int) -> list[dict[str, Any]]:
+        sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
+               "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
+               f"r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
+               f"ORDER BY q.id DESC LIMIT {where.mark(limit)}")
+
+        def view(r: tuple[Any, ...]) -> dict[str, Any]:
+            return {
+                "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
+                "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
+                "reprocess_result": orjson.loads(r[9]) if r[9] else None,
+                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]),
+            }
+
+        return await self._read(lambda c: _fetch(c, sql, where.args, view))
+
+    # -- live feed and statistics -----------------------------------------------------------------
+    async def feed_position(self) -> int:
+        return int(await self._read(lambda c: c.fetchval("SELECT last FROM feed_counter WHERE id = 1")) or 0)
+
+    async def feed(self, after: int, limit: int = 500, connection: str | None = None,
+                   type: str | None = None) -> list[tuple[int, dict[str, Any]]]:
+        where = _Where()
+        where.add("feed_pos > {}", after)
+        for column, value in (("connection", connection), ("type", type)):
+            if value is not None:
+                where.add(f"{column} = {{}}", value)
+        sql = (f"SELECT feed_pos, {EVENT_COLUMNS} FROM events{where.sql()} "
+               f"ORDER BY feed_pos LIMIT {where.mark(limit)}")
+        return await self._read(lambda c: _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:]))))
+
+    async def stats(self, since: str, until: str, bucket_seconds: int,
+                    connection: str | None = None) -> dict[str, Any]:
+        start, end = stats.epoch(since), stats.epoch(until)
+        # Candidates by the received_at index, widened by a second on each side because ISO strings with
+        # and without milliseconds do not compare exactly as times; the exact bounds are applied in seconds.
+        args = {"lo": ts_iso(start - 1), "hi": ts_iso(end + 1), "start": start, "end": end,
+                "bucket": bucket_seconds, "connection": connection}
+        by_connection = "" if connection is None else " AND connection = :connection"
+        messages = STATS_MESSAGES.format(by_connection=by_connection)
+        inbound_sql = (
+            f"SELECT connection, count(*) FROM events WHERE received_at >= :lo AND received_at < :hi "
+            f"AND type = 'inbound' AND {_EPOCH.format('received_at')} >= :start "
+            f"AND {_EPOCH.format('received_at')} < :end{by_connection} GROUP BY connection")
+
+        async def run(c: Conn) -> dict[str, Any]:
+            async with c.transaction(isolation="repeatable_read", readonly=True):  # one snapshot for every part
+                counts = [tuple(r) for r in await c.fetch(*_named(f"{messages} {STATS_COUNTS}", args))]
+                medians = [(r[0], r[1], float(r[2])) for r in await c.fetch(*_named(f"{messages} {STATS_MEDIANS}",
+                                                                                      args))]
+                inbound = [(r[0], int(r[1])) for r in await c.fetch(*_named(inbound_sql, args))]
+            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound)
+
+        return await self._read(run)
+
+    # -- forwarding -------------------------------------------------------------------------------
+    async def put_subscription(self, subscription: Subscription) -> Subscription:
+        now = iso(datetime.now(UTC))
+        sub = subscription
+
+        async def run(c: Conn) -> Subscription:
+            row = await c.fetchrow(
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 13)}) "
+                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
+                "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
+                "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
+                "source = excluded.source, disabled_reason = excluded.disabled_reason, "
+                f"updated_at = excluded.updated_at RETURNING {SUBSCRIPTION_COLUMNS}",
+                sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
+                orjson.dumps(sub.filters.to_dict()).decode(), sub.enabled, sub.ordered, sub.timeout,
+                sub.source, None if sub.enabled else sub.disabled_reason, now, now)
+            assert row is not None
+            return subscription_from_row(tuple(row))
+
+        return await self._write(run)
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        async def run(c: Conn) -> bool:
+            found = await c.fetchval("DELETE FROM subscriptions WHERE id = $1 RETURNING id", _text(subscription_id))
+            await c.execute("DELETE FROM deliveries WHERE subscription_id = $1 AND state IN ('pending', "
+                            "'delivering')", _text(subscription_id))
+            return found is not None
+
+        return await self._write(run)
+
+    async def subscriptions(self) -> list[Subscription]:
+        return await self._read(lambda c: _fetch(
+            c, f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id", [], subscription_from_row))
+
+    async def subscription(self, subscription_id: str) -> Subscription | None:
+        async def run(c: Conn) -> Subscription | None:
+            row = await c.fetchrow(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1",
+                                   _text(subscription_id))
+            return subscription_from_row(tuple(row)) if row else None
+
+        return await self._read(run)
+
+    async def subscription_stats(self) -> dict[str, dict[str, Any]]:
+        async def run(c: Conn) -> dict[str, dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            for sub_id, successes, failures, last_error, last_error_at, last_success_at in await c.fetch(
+                    "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"):
+                out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
+                               "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
+                               "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
+            for sub_id, state, count, due in await c.fetch(
+                    "SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
+                    "GROUP BY subscription_id, state"):
+                stats = out.get(sub_id)
+                if stats is None:
+                    continue
+                if state == "pending":
+                    stats["backlog"] += count
+                    stats["next_attempt_at"] = ts_iso(due)
+                elif state == "delivering":
+                    stats["backlog"] += count
+                    stats["in_flight"] = count
+                else:
+                    stats[state] = count
+            return out
+
+        return await self._read(run)
+
+    async def next_due(self) -> float | None:
+        value = await self._read(lambda c: c.fetchval(
+            "SELECT min(d.next_attempt_at) FROM deliveries d JOIN subscriptions s "
+            "ON s.id = d.subscription_id AND s.enabled WHERE d.state IN ('pending', 'delivering')"))
+        return float(value) if value is not None else None
+
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+        async def run(c: Conn) -> list[Claimed]:
+            rows = sorted(await c.fetch(CLAIM, now, limit, owner, now + lease), key=lambda r: (r[5], r[0]))
+            if not rows:
+                return []
+            subs = {r[0]: subscription_from_row(tuple(r)) for r in await c.fetch(
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ANY($1::text[])",
+                list({r[2] for r in rows}))}
+            events = {r[0]: public_event(tuple(r)) for r in await c.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1::text[])", list({r[3] for r in rows}))}
+            return [Claimed(r[1], subs[r[2]], events[r[3]], r[4], owner)
+                    for r in rows if r[2] in subs and r[3] in events]
+
+        return await self._write(run)
+
+    async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
+        async def run(c: Conn) -> bool:
+            if outcome.state == "delivered":
+                sub_id = await c.fetchval(
+                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, "
+                    "updated_at = $1, lease_owner = NULL, last_status = $2, last_error = NULL WHERE id = $3 "
+                    "RETURNING subscription_id", outcome.at, outcome.http_status, delivery_id)
+                if sub_id is None:
+                    return False
+                await c.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = $1 "
+                                "WHERE id = $2", outcome.at, sub_id)
+                return True
+            sub_id = await c.fetchval(
+                "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, "
+                "last_status = $4, lease_owner = NULL, updated_at = $5 "
+                "WHERE id = $6 AND lease_owner = $7 AND state = 'delivering' RETURNING subscription_id",
+                outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
+                outcome.at, delivery_id, owner)
+            if sub_id is None:
+                return False
+            await c.execute("UPDATE subscriptions SET failures = failures + 1, last_error = $1, last_error_at = $2 "
+                            "WHERE id = $3", outcome.error, outcome.at, sub_id)
+            if outcome.disable:
+                await c.execute("UPDATE subscriptions SET enabled = false, disabled_reason = $1, updated_at = $2 "
+                                "WHERE id = $3", outcome.disable, ts_iso(outcome.at), sub_id)
+            return True
+
+        return await self._write(run)
+
+    async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:
+        where = _Where()
+        for column, value in (("subscription_id", query.subscription_id), ("state", query.state),
+                              ("event_id", query.event_id), ("connection", query.connection),
+                              ("message_id", query.message_id)):
+            if value is not None:
+                where.add(f"d.{column} = {{}}", value)
+        if query.before is not None:
+            where.add("d.seq < {}", int(query.before))
+        sql = (f"SELECT {DELIVERY_COLUMNS} FROM deliveries d{where.sql()} "
+               f"ORDER BY d.seq DESC LIMIT {where.mark(query.limit)}")
+        return await self._read(lambda c: _fetch(c, sql, where.args, delivery_view))
+
+    async def replay(self, query: ReplayQuery, now: float) -> int:
+        if not (query.event_ids or query.subscription_id or query.message_id):
+            raise ValueError("replay needs event ids, a message or a subscription")
+
+        def conditions() -> _Where:
+            where = _Where()
+            if query.event_ids:
+                where.add("ev.id = ANY({}::text[])", list(query.event_ids))
+            if query.connection is not None:
+                where.add("ev.connection = {}", query.connection)
+            if query.message_id is not None:
+                where.add("ev.message_id = {}", query.message_id)
+            if query.since is not None:
+                where.add("ev.received_at >= {}", query.since)
+            if query.until is not None:
+                where.add("ev.received_at < {}", query.until)
+            return where
+
+        async def run(c: Conn) -> int:
+            where = conditions()
+            if query.subscription_id is not None:
+                where.add("d.subscription_id = {}", query.subscription_id)
+            if query.states:
+                where.add("d.state = ANY({}::text[])", list(query.states))
+            else:
+                where.add("d.state != 'delivering'")
+            at = where.mark(now)
+            status = await c.execute(
+                f"UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = {at}, lease_owner = NULL, "
+                f"updated_at = {at} WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id"
+                f"{where.sql()})", *where.args)
+            count = int(status.rsplit(" ", 1)[-1])
+            row = await c.fetchrow(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1",
+                                   query.subscription_id or "")
+            if row is not None and (query.since or query.until or query.event_ids or query.message_id):
+                # Events in range that this subscription never had (it came later): queue them now.
+                sub = subscription_from_row(tuple(row))
+                matcher = Matcher(sub)
+                where = conditions()
+                sub_mark = where.mark(sub.id)
+                rows = await c.fetch(
+                    "SELECT ev.id, ev.type, ev.connection, ev.message_id, ev.status, ev.keyword, ev.text "
+                    f"FROM events ev{where.sql()} AND NOT EXISTS (SELECT 1 FROM deliveries d "
+                    f"WHERE d.subscription_id = {sub_mark} AND d.event_id = ev.id) ORDER BY ev.seq", *where.args)
+                fresh = []
+                for r in rows:
+                    probe = Event(type=r[1], message_id=r[3], status=r[4], keyword=r[5], text=r[6])
+                    probe.connection = r[2]
+                    if matcher.matches(probe):
+                        fresh.append((delivery_id(sub.id, r[0]), sub.id, r[0], r[2], r[3], now, now, now))
+                if fresh:
+                    await c.executemany(INSERT_DELIVERY, fresh)
+                count += len(fresh)
+            return count
+
+        return await self._write(run)
+
+
+def _named(sql: str, values: dict[str, Any]) -> list[Any]:
+    """``sql`` with ``:name`` parameters as ``$n``, followed by the arguments (for ``fetch(*...)``)."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in order:
+            order.append(match[1])
+        return f"${order.index(match[1]) + 1}"
+
+    text = re.sub(r"(?<![:\w]):([a-z_]+)", number, sql)
+    return [text, *(values[name] for name in order)]
+
+
+async def _fetch(conn: Conn, sql: str, args: list[Any], convert: Callable[[tuple[Any, ...]], T]) -> list[T]:
+    return [convert(tuple(r)) for r in await conn.fetch(sql, *args)]
