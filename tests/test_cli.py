@@ -170,6 +170,7 @@ def test_serve_banner_and_uvicorn_arguments(config: Path, started: dict[str, Any
     assert started["loop"] == "uvloop" and started["http"] == "httptools"
     assert started["lifespan"] == "on" and started["access_log"] is False
     assert started["log_level"] == "debug" and started["timeout_graceful_shutdown"] == 5
+    assert started["proxy_headers"] is False  # X-Forwarded-For only from trusted_proxies (tests/web/test_proxy.py)
 
 
 def test_serve_insecure_public_bind_starts_with_warnings(started: dict[str, Any]) -> None:

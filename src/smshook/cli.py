@@ -6,6 +6,8 @@ Configuration errors print ``error: …`` on stderr and exit with status 2, with
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -65,14 +67,14 @@ def main() -> None:
 @click.option("--database", help="sqlite:///PATH or postgresql://… [default: sqlite:///smshook.db].")
 @click.option("--api-token", help="API bearer token (prefer SMSHOOK_API_TOKEN: flags show in `ps`).")
 @click.option("--insecure", is_flag=True, help="Start on a public address even when unprotected.")
-@click.option(
-    "--log-level",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    default="info",
-    envvar="SMSHOOK_LOG_LEVEL",
-    show_default=True,
-    show_envvar=True,
-)
+@click.option("--no-migrate", is_flag=True, help="Do not apply database migrations at start (see `smshook migrate`).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Server processes sharing the port [default: 1].")
+@click.option("--trusted-proxies", metavar="CIDR,…",
+              help="Reverse proxies whose X-Forwarded-For gives the client address [default: none].")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False),
+              help="Least severe log messages shown; info includes an access line per hook request [default: info].")
+@click.option("--log-format", type=click.Choice(("text", "json"), case_sensitive=False),
+              help="Log lines as text or as JSON objects, one per line [default: text].")
 def serve(
     config_file: Path | None,
     host: str | None,
@@ -80,7 +82,11 @@ def serve(
     database: str | None,
     api_token: str | None,
     insecure: bool,
-    log_level: str,
+    no_migrate: bool,
+    workers: int | None,
+    trusted_proxies: str | None,
+    log_level: str | None,
+    log_format: str | None,
 ) -> None:
     """Receive provider callbacks at /hooks/NAME and serve the API."""
     settings, warnings = _load(
@@ -90,31 +96,53 @@ def serve(
         database=database,
         api_token=api_token,
         insecure=True if insecure else None,
+        auto_migrate=False if no_migrate else None,
+        workers=workers,
+        trusted_proxies=trusted_proxies,
+        log_level=log_level,
+        log_format=log_format,
     )
+    from smshook import logs
+
+    log_options = (settings.log_level, settings.log_format, not settings.log_phone_numbers)
+    logs.configure(*log_options)
     url = base_url(settings.host, settings.port)
-    echo = _stderr
-    echo(f"smshook {__version__} listening on {url}")
+    logger = logging.getLogger("smshook")
+    json_logs = settings.log_format == "json"  # then every stderr line is a JSON object
+    echo: Callable[..., None] = logger.info if json_logs else _stderr
+    processes = f" ({settings.workers} worker processes)" if settings.workers > 1 else ""
+    echo(f"smshook {__version__} listening on {url}{processes}")
     for name, conn in settings.connections.items():
         suffix = "/<token>" if conn.token is not None else ""
         echo(f"  {name:<16} {conn.provider:<10} {url}/hooks/{name}{suffix}")
     for warning in warnings:
-        echo(click.style(f"WARNING: {warning}", fg="yellow", bold=True))
+        if json_logs:
+            logger.warning(warning)
+        else:
+            echo(click.style(f"WARNING: {warning}", fg="yellow", bold=True))
 
     import uvicorn
 
-    from smshook.app import create_app
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools", "lifespan": "on",
+        "access_log": False, "log_level": settings.log_level, "timeout_graceful_shutdown": 5,
+        "log_config": logs.dict_config(*log_options),  # applied again in every worker process
+        "proxy_headers": False,  # X-Forwarded-For is believed only from trusted_proxies (web/hooks.py)
+    }
+    if settings.workers == 1:
+        from smshook.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_level=log_level.lower(),
-        timeout_graceful_shutdown=5,
-    )
+        uvicorn.run(create_app(settings), **options)
+        return
+    from smshook.app import WORKER_SETTINGS, prepare_store, settings_json
+    from smshook.errors import StoreError
+
+    try:
+        prepare_store(settings)  # migrations once, before the workers
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+    os.environ[WORKER_SETTINGS] = settings_json(settings)
+    uvicorn.run("smshook.app:worker_app", factory=True, workers=settings.workers, **options)
 
 
 @main.group()
@@ -206,7 +234,7 @@ def _utc(value: str | None, name: str) -> str | None:
 
 @main.command()
 @config_option
-@click.option("--database", help="sqlite:///PATH [default: from the configuration].")
+@click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
 @click.option("--subscription", "subscription_id", help="Only this subscription.")
 @click.option("--state", type=click.Choice(["pending", "delivering", "delivered", "dead"]), help="Only this state.")
 @click.option("--event", "event_id", help="Only this event id.")
@@ -235,7 +263,7 @@ def deliveries(config_file: Path | None, database: str | None, subscription_id: 
 
 @main.command()
 @config_option
-@click.option("--database", help="sqlite:///PATH [default: from the configuration].")
+@click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
 @click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
 @click.option("--subscription", "subscription_id", help="Only this subscription (with --since/--until: also "
               "events it never had).")
@@ -263,7 +291,35 @@ def replay(config_file: Path | None, database: str | None, event_ids: tuple[str,
     click.echo(f"replayed {count} deliveries")
 
 
+@main.command()
+@config_option
+@click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
+def migrate(config_file: Path | None, database: str | None) -> None:
+    """Apply pending database migrations and print them (serve does this at start unless --no-migrate)."""
+    import asyncio
+
+    from smshook.errors import StoreError
+    from smshook.settings import mask_url
+    from smshook.storage import make_store
+
+    settings, _ = _load(config_file, database=database)
+    try:
+        applied: list[str] = asyncio.run(make_store(settings.database).upgrade())
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+    for name in applied:
+        click.echo(f"applied {name}")
+    state = f"{len(applied)} migration(s) applied" if applied else "nothing to apply"
+    click.echo(f"{mask_url(settings.database)}: schema up to date ({state})")
+
+
 # `smshook simulate` lives beside its per-provider generators (it imports httpx only when sending).
 from smshook.simulate import simulate  # noqa: E402
 
 main.add_command(simulate)
+
+# The operator's commands (connections, events, tail, status, reprocess, stats, doctor).
+from smshook.cli_operator import COMMANDS  # noqa: E402
+
+for _command in COMMANDS:
+    main.add_command(_command)

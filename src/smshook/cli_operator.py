@@ -1,0 +1,537 @@
+"""The operator's commands: ``connections``, ``events``, ``tail``, ``status``, ``reprocess``, ``stats``,
+``doctor``. Each reads the configured store directly (no server needed: SQLite is shared safely
+between processes), prints for people by default and JSON with ``--json``.
+
+Registered on the ``smshook`` group by :mod:`smshook.cli`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import click
+
+from smshook.cli import _fail, _utc, base_url, config_option
+from smshook.errors import ConfigError, StoreError
+from smshook.settings import Settings, check_exposure, is_loopback, load_settings
+from smshook.storage import EventQuery, Store, make_store
+
+T = TypeVar("T")
+
+database_option = click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+
+
+def _settings(config_file: Path | None, database: str | None) -> Settings:
+    try:
+        return load_settings(config_file, database=database)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _with_store(settings: Settings, call: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store, run ``call``, close it (also on Ctrl-C)."""
+
+    async def run() -> T:
+        store = make_store(settings.database, auto_migrate=settings.auto_migrate)
+        await store.open()
+        try:
+            return await call(store)
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(run())
+    except (ConfigError, StoreError) as exc:
+        _fail(str(exc))
+
+
+def _dump(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+# -- connections -----------------------------------------------------------------------------------
+
+
+def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]:
+    """Per connection: the URL to give the provider (with its token), methods and protection."""
+    from smshook.providers import get as get_provider
+
+    rows = []
+    for name, conn in settings.connections.items():
+        provider = get_provider(conn.provider)
+        token = conn.token.get_secret_value() if conn.token else None
+        protection = [kind for kind, on in (("token", token is not None), ("allow_ips", bool(conn.allow_ips)),
+                                            ("credentials", conn.username is not None and conn.pin is not None)) if on]
+        rows.append({
+            "connection": name, "provider": provider.slug, "provider_name": provider.name,
+            "url": f"{public_url}/hooks/{name}" + (f"/{token}" if token else ""),
+            "methods": sorted(provider.methods), "authenticated": conn.authenticated, "protection": protection,
+            "allow_ips": [str(net) for net in conn.allow_ips], "docs_url": provider.docs_url or None,
+        })
+    return rows
+
+
+@click.command()
+@config_option
+@click.option("--public-url", envvar="SMSHOOK_PUBLIC_URL", show_envvar=True, metavar="URL",
+              help="How providers reach this server, e.g. https://sms.example.com [default: from host and port].")
+@json_option
+def connections(config_file: Path | None, public_url: str | None, as_json: bool) -> None:
+    """The URL to paste into each provider's portal (token included), its methods and protection."""
+    settings = _settings(config_file, None)
+    if public_url is not None:
+        parts = urlsplit(public_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            _fail(f"--public-url: {public_url!r} is not an http(s) URL such as https://sms.example.com")
+        base = public_url.rstrip("/")
+    else:
+        base = base_url(settings.host, settings.port)
+    rows = connection_rows(settings, base)
+    if as_json:
+        click.echo(_dump({"public_url": base, "connections": rows}))
+        return
+    if public_url is None:
+        click.echo(f"note: URLs built from host and port ({base}); give --public-url https://… with the "
+                   "address providers reach this server at", err=True)
+    for row in rows:
+        protection = ", ".join(row["protection"]) or click.style("UNAUTHENTICATED", fg="yellow", bold=True)
+        click.echo(f"{row['connection']}  ({row['provider_name']}, {'/'.join(row['methods'])}; {protection})")
+        click.echo(f"  {row['url']}")
+    if not rows:
+        click.echo("no connections configured")
+
+
+# -- events and tail -------------------------------------------------------------------------------
+
+
+def event_line(e: dict[str, Any]) -> str:
+    """One event on one line, for people."""
+    who = " ".join(part for part in (f"from {e['from']}" if e["from"] else "", f"to {e['to']}" if e["to"] else "")
+                   if part)
+    if e["type"] == "status":
+        what = f"{e['status'] or '-':<11} {e['message_id'] or '-'}"
+        if e["failure_class"]:
+            what += f" ({e['failure_class']})"
+    else:
+        text = (e["text"] or "").replace("\n", " ")
+        shown = json.dumps(text[:60] + ("…" if len(text) > 60 else ""), ensure_ascii=False)
+        what = f"{e['keyword'] or '-':<11} {shown}"
+        if e["reply_to"]:
+            what += f" reply to {e['reply_to']}"
+    return f"{e['received_at']}  {e['connection']:<12} {e['type']:<7}  {what}  {who}".rstrip()
+
+
+def _phone(value: str | None) -> str | None:
+    from smshook.providers import formats
+
+    if value is None:
+        return None
+    number = formats.phone(value)
+    if number is None:
+        _fail("--phone: empty; give a number such as +31612345678")
+    return number
+
+
+type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound"]), help="Only this type.")
+connection_option = click.option("--connection", help="Only this connection.")
+phone_option = click.option("--phone", help="Only events from or to this number (+31612345678, 0031… or 31…).")
+
+
+@click.command()
+@config_option
+@database_option
+@connection_option
+@type_option
+@click.option("--message", "message_id", help="Only this provider message id.")
+@click.option("--status", help="Only this unified status (delivered, failed, …).")
+@phone_option
+@click.option("--since", help="Received at or after (ISO 8601).")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@json_option
+def events(config_file: Path | None, database: str | None, connection: str | None, event_type: str | None,
+           message_id: str | None, status: str | None, phone: str | None, since: str | None, limit: int,
+           as_json: bool) -> None:
+    """List events, newest first (the filters of GET /v1/events). --json: one event per line."""
+    from smshook.status import STATUSES
+
+    if status is not None and status not in STATUSES:
+        _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, limit,
+                       phone=_phone(phone))
+    rows = _with_store(_settings(config_file, database), lambda s: s.events(query))
+    for row in rows:
+        click.echo(_dump(row) if as_json else event_line(row))
+
+
+async def follow(store: Store, emit: Callable[[dict[str, Any]], None], *, connection: str | None = None,
+                 event_type: str | None = None, phone: str | None = None, backlog: int = 0,
+                 interval: float = 0.5, max_events: int | None = None, seconds: float | None = None,
+                 started: Callable[[], None] | None = None) -> int:
+    """Print events as they are committed (by any process) until ``max_events`` or ``seconds`` passed;
+    first the last ``backlog`` ones. ``started`` is called once every later event is sure to be
+    seen. Returns how many were printed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds if seconds else None
+    position = await store.feed_position()
+    if started is not None:
+        started()
+    shown = 0
+    seen: set[str] = set()
+
+    def wanted(event: dict[str, Any]) -> bool:
+        return phone is None or phone in (event["from"], event["to"])
+
+    if backlog:
+        earlier = await store.events(EventQuery(connection, event_type, limit=backlog, phone=phone))
+        for event in reversed(earlier):
+            seen.add(event["id"])
+            emit(event)
+            shown += 1
+            if max_events is not None and shown >= max_events:
+                return shown
+    while deadline is None or loop.time() < deadline:
+        batch = await store.feed(position, 500, connection, event_type)
+        for at, event in batch:
+            position = at
+            if event["id"] in seen or not wanted(event):
+                continue
+            emit(event)
+            shown += 1
+            if max_events is not None and shown >= max_events:
+                return shown
+        if len(batch) < 500:
+            wait = interval if deadline is None else max(0.0, min(interval, deadline - loop.time()))
+            await asyncio.sleep(wait)
+    return shown
+
+
+@click.command()
+@config_option
+@database_option
+@connection_option
+@type_option
+@phone_option
+@click.option("-n", "--lines", type=click.IntRange(0, 10_000), default=10, show_default=True,
+              help="Show the last N events first.")
+@click.option("--interval", type=click.FloatRange(0.05, 60), default=0.5, show_default=True,
+              help="Seconds between polls of the store.")
+@click.option("--max-events", type=click.IntRange(1), help="Stop after printing this many events.")
+@click.option("--timeout", type=click.FloatRange(0, min_open=True), help="Stop after this many seconds.")
+@json_option
+def tail(config_file: Path | None, database: str | None, connection: str | None, event_type: str | None,
+         phone: str | None, lines: int, interval: float, max_events: int | None, timeout: float | None,
+         as_json: bool) -> None:
+    """Follow events live as they are stored (Ctrl-C stops). --json: one event per line."""
+    number = _phone(phone)
+
+    def emit(event: dict[str, Any]) -> None:
+        click.echo(_dump(event) if as_json else event_line(event))
+
+    settings = _settings(config_file, database)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the store was closed on the way out
+        _with_store(settings, lambda s: follow(
+            s, emit, connection=connection, event_type=event_type, phone=number, backlog=lines, interval=interval,
+            max_events=max_events, seconds=timeout,
+            started=lambda: click.echo("following new events (Ctrl-C stops)", err=True)))
+
+
+# -- status ----------------------------------------------------------------------------------------
+
+
+@click.command()
+@config_option
+@database_option
+@click.argument("connection")
+@click.argument("message_id")
+@json_option
+def status(config_file: Path | None, database: str | None, connection: str, message_id: str, as_json: bool) -> None:
+    """A sent message's current status and timeline, late and conflicting events marked (exit 1: unknown)."""
+    found = _with_store(_settings(config_file, database), lambda s: s.message(connection, message_id))
+    if found is None:
+        click.echo(f"error: no events for message {message_id!r} on connection {connection!r}", err=True)
+        raise SystemExit(1)
+    if as_json:
+        click.echo(_dump(found))
+        return
+    flags = ["final" if found["final"] else "not final"]
+    if found["conflict"]:
+        flags.append(click.style("CONFLICT: providers reported different final statuses", fg="red", bold=True))
+    click.echo(f"{connection} {message_id}: {found['status'] or 'no status (inbound only)'} ({', '.join(flags)})")
+    effects: dict[str, str] = found.get("effects", {})
+    for e in found["events"]:
+        effect = effects.get(e["id"])
+        mark = {"late": click.style("LATE (kept, status unchanged)", fg="yellow"),
+                "conflict": click.style("CONFLICT", fg="red", bold=True)}.get(effect or "", "")
+        when = e["occurred_at"] or "-"
+        if e["type"] == "status":
+            what = f"{e['status']:<11} provider {e['provider_status'] or '-'}"
+            if e["failure_class"]:
+                what += f" ({e['failure_class']})"
+        else:
+            what = f"reply from {e['from'] or '?'}: {json.dumps(e['text'] or '', ensure_ascii=False)}"
+        click.echo(f"  {when:<24} received {e['received_at']:<24} {what}  {mark}".rstrip())
+
+
+# -- reprocess -------------------------------------------------------------------------------------
+
+
+@click.command()
+@config_option
+@database_option
+@click.argument("ids", nargs=-1, metavar="[ID]...")
+@click.option("--all", "every", is_flag=True, help="Every quarantined request not re-processed yet.")
+@click.option("--connection", help="With --all: only this connection's.")
+@json_option
+def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ...], every: bool,
+              connection: str | None, as_json: bool) -> None:
+    """Run quarantined requests through their connection's current adapter again and store the events.
+
+    Entries stay in the quarantine, marked re-processed; exit 1 when any could not be processed."""
+    from smshook.app import connections_from
+    from smshook.reprocess import ReprocessError
+    from smshook.reprocess import reprocess as run_one
+
+    if bool(ids) == every:
+        _fail("give quarantine ids, or --all")
+    settings = _settings(config_file, database)
+    configured = connections_from(settings)
+
+    async def run(store: Store) -> list[dict[str, Any]]:
+        todo = list(ids) if ids else await _unprocessed(store, connection)
+        results = []
+        for qid in todo:
+            try:
+                results.append(await run_one(store, configured, qid))
+            except ReprocessError as exc:
+                results.append({"id": qid, "reprocessed": False, "status": exc.status, "error": str(exc)})
+        return results
+
+    results = _with_store(settings, run)
+    for r in results:
+        if as_json:
+            click.echo(_dump(r))
+        elif r["reprocessed"]:
+            click.echo(f"{r['id']}: re-processed, {r['events']} new event(s), {r['duplicates']} duplicate(s)")
+        else:
+            click.echo(f"{r['id']}: not re-processed: {r['error']}")
+    if not as_json:
+        done = sum(1 for r in results if r["reprocessed"])
+        click.echo(f"{done} of {len(results)} re-processed")
+    if any(not r["reprocessed"] for r in results):
+        raise SystemExit(1)
+
+
+async def _unprocessed(store: Store, connection: str | None) -> list[str]:
+    found: list[str] = []
+    before = None
+    while True:
+        page = await store.quarantined(500, before, connection)
+        found += [q["id"] for q in page if q["reprocessed_at"] is None]
+        if len(page) < 500:
+            return list(reversed(found))  # oldest first
+        before = page[-1]["id"]
+
+
+# -- stats -----------------------------------------------------------------------------------------
+
+
+def _percent(rate: float | None) -> str:
+    return f"{rate * 100:.1f}%" if rate is not None else "-"
+
+
+def _counts(items: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in items.items()) or "-"
+
+
+def _places(items: dict[str, dict[str, Any]]) -> str:
+    return ", ".join(f"{k} {v['messages']} ({_percent(v['delivery_rate'])})" for k, v in items.items())
+
+
+@click.command()
+@config_option
+@database_option
+@click.option("--window", type=click.Choice(["hour", "day", "week"]), default="day", show_default=True)
+@connection_option
+@json_option
+def stats(config_file: Path | None, database: str | None, window: str, connection: str | None,
+          as_json: bool) -> None:
+    """Delivery rates by connection, status, failure class, country and operator (GET /v1/stats)."""
+    from smshook import stats as statistics
+
+    settings = _settings(config_file, database)
+    configured = {name: conn.provider for name, conn in settings.connections.items()}
+    data = _with_store(settings, lambda s: statistics.collect(s, window, connection, configured))
+    if as_json:
+        click.echo(_dump(data))
+        return
+    click.echo(f"sent messages first seen {data['since']} to {data['until']} (last {window})")
+    click.echo(f"{'connection':<16} {'provider':<10} {'messages':>8} {'delivered':>9} {'failed':>6} {'pending':>7} "
+               f"{'rate':>7} {'median':>9}")
+    for c in data["connections"]:
+        f = c["funnel"]
+        median = f"{c['median_time_to_delivery_s']:.1f} s" if c["median_time_to_delivery_s"] is not None else "-"
+        click.echo(f"{c['connection']:<16} {c['provider']:<10} {c['messages']:>8} {f['delivered']:>9} "
+                   f"{f['failed']:>6} {f['pending']:>7} {_percent(c['delivery_rate']):>7} {median:>9}")
+        if c["messages"]:
+            click.echo(f"  by status: {_counts(c['by_status'])}")
+        if f["failed_by_class"]:
+            click.echo(f"  failed by class: {_counts(f['failed_by_class'])}")
+        if c["by_country"]:
+            click.echo(f"  by country: {_places(c['by_country'])}")
+        if c["by_operator"]:
+            click.echo(f"  by operator: {_places(c['by_operator'])}")
+    click.echo(f"inbound messages: {_counts(data['inbound'])}")
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+def sqlite_path(url: str) -> Path | None:
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite":
+        return None
+    return Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
+
+
+def file_checks(path: Path) -> Iterable[tuple[str, str, str]]:
+    """The SQLite file and its directory: present, writable (WAL needs the directory), not shared."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        yield FAIL, "database directory", f"{folder} does not exist"
+        return
+    if not os.access(folder, os.W_OK | os.X_OK):
+        yield FAIL, "database directory", f"{folder} is not writable: SQLite creates its -wal and -shm files there"
+    else:
+        yield OK, "database directory", f"{folder} is writable"
+    if not path.exists():
+        yield WARN, "database file", f"{path} does not exist yet (`smshook serve` or `smshook migrate` creates it)"
+        return
+    if not os.access(path, os.R_OK | os.W_OK):
+        yield FAIL, "database file", f"{path} is not readable and writable by this user"
+    for candidate in (path, Path(f"{path}-wal")):
+        if not candidate.exists():
+            continue
+        mode = stat.S_IMODE(candidate.stat().st_mode)
+        if mode & stat.S_IWOTH:
+            yield FAIL, "database permissions", f"{candidate} is writable by every user (mode {mode:o}): chmod 600"
+        elif mode & stat.S_IROTH:
+            yield WARN, "database permissions", (f"{candidate} is readable by every user (mode {mode:o}); it holds "
+                                                 "phone numbers and message texts: chmod 600")
+        else:
+            yield OK, "database permissions", f"{candidate} mode {mode:o}"
+
+
+async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
+    """Reachable, schema up to date (without migrating), forwarding and quarantine backlog."""
+    from smshook.settings import mask_url
+
+    found: list[tuple[str, str, str]] = []
+    store = make_store(settings.database, auto_migrate=False)
+    try:
+        await store.open()
+    except (StoreError, ConfigError) as exc:
+        return [(FAIL, "store", f"{mask_url(settings.database)}: {exc}")]
+    try:
+        if not await store.ping():
+            return [(FAIL, "store", f"{mask_url(settings.database)} does not answer")]
+        found.append((OK, "store", f"{mask_url(settings.database)} answers, schema up to date"))
+        stats = await store.subscription_stats()
+        for sub in await store.subscriptions():
+            s = stats.get(sub.id, {})
+            if s.get("dead"):
+                found.append((FAIL, "forwarding", f"subscription {sub.id!r}: {s['dead']} dead-lettered deliver"
+                              f"{'y' if s['dead'] == 1 else 'ies'} (last error: {s.get('last_error') or '-'}); "
+                              f"fix the target, then `smshook replay --subscription {sub.id} --state dead`"))
+            if not sub.enabled:
+                found.append((WARN, "forwarding", f"subscription {sub.id!r} is disabled"
+                              + (f": {sub.disabled_reason}" if sub.disabled_reason else "")))
+            elif not s.get("dead"):
+                found.append((OK, "forwarding", f"subscription {sub.id!r}: backlog {s.get('backlog', 0)}"))
+        waiting = 0
+        before = None
+        while True:
+            page = await store.quarantined(500, before)
+            waiting += sum(1 for q in page if q["reprocessed_at"] is None)
+            if len(page) < 500:
+                break
+            before = page[-1]["id"]
+        if waiting:
+            found.append((WARN, "quarantine", f"{waiting} request(s) could not be read; see GET /v1/quarantine, "
+                          "then `smshook reprocess --all`"))
+        else:
+            found.append((OK, "quarantine", "empty"))
+    finally:
+        await store.close()
+    return found
+
+
+def diagnose(config_file: Path | None, database: str | None) -> list[tuple[str, str, str]]:
+    try:
+        settings = load_settings(config_file, database=database)
+    except ConfigError as exc:
+        return [(FAIL, "configuration", str(exc))]
+    checks: list[tuple[str, str, str]] = [
+        (OK, "configuration", f"{config_file or 'no config file'}: valid, {len(settings.connections)} connection(s)")]
+    public = not is_loopback(settings.host)
+    try:
+        check_exposure(settings)
+    except ConfigError as exc:
+        checks.append((FAIL, "exposure", str(exc).splitlines()[0] + " (serve refuses to start)"))
+    level = FAIL if public else WARN
+    where = f"on {settings.host}" + ("" if public else " (loopback: only this machine)")
+    if settings.api_token is None:
+        checks.append((level, "api_token", f"not set: the API and dashboard are open to anyone who can reach "
+                                           f"them {where}"))
+    else:
+        checks.append((OK, "api_token", "set"))
+    for name, conn in settings.connections.items():
+        if not conn.authenticated:
+            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or credentials: anyone can "
+                                              f"post to it {where}"))
+        else:
+            checks.append((OK, "endpoint", f"/hooks/{name} is protected"))
+    path = sqlite_path(settings.database)
+    if path is not None:
+        checks += file_checks(path)
+        if not path.exists():
+            return checks
+    checks += asyncio.run(store_checks(settings))
+    return checks
+
+
+@click.command()
+@config_option
+@database_option
+@click.option("--strict", is_flag=True, help="Warnings count as problems too.")
+@json_option
+def doctor(config_file: Path | None, database: str | None, strict: bool, as_json: bool) -> None:
+    """Check the configuration, the store (reachable, migrated), file permissions, open endpoints,
+    the API token and forwarding dead letters. Exit 1 when something is wrong."""
+    checks = diagnose(config_file, database)
+    bad = {FAIL, WARN} if strict else {FAIL}
+    healthy = not any(level in bad for level, _, _ in checks)
+    if as_json:
+        click.echo(_dump({"ok": healthy, "checks": [{"check": c, "level": lv, "detail": d} for lv, c, d in checks]}))
+    else:
+        labels = {OK: click.style(" ok ", fg="green"), WARN: click.style("warn", fg="yellow"),
+                  FAIL: click.style("FAIL", fg="red", bold=True)}
+        for level, check, detail in checks:
+            click.echo(f"[{labels[level]}] {check}: {detail}")
+        problems = sum(1 for level, _, _ in checks if level in bad)
+        click.echo("no problems found" if healthy else f"{problems} problem(s) found")
+    if not healthy:
+        raise SystemExit(1)
+
+
+COMMANDS = (connections, events, tail, status, reprocess, stats, doctor)
