@@ -9,25 +9,38 @@ from __future__ import annotations
 import hmac
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
-from smshook import __version__
+from smshook import __version__, stats
 from smshook.errors import StoreError
 from smshook.events import iso
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
+from smshook.providers import formats
+from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
+from smshook.web.dashboard import mount_dashboard
+from smshook.web.hooks import Connection
+from smshook.web.stream import Feed, add_stream_route
 
 MAX_LIMIT = 500
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON bodies through orjson (FastAPI's own ORJSONResponse is deprecated)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
 
 
 class ApiError(Exception):
@@ -66,10 +79,13 @@ def _spec_of(sub: Subscription) -> dict[str, Any]:
     return data
 
 
-def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | None = None) -> FastAPI:
+def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | None = None,
+              connections: Mapping[str, Connection] | None = None) -> FastAPI:
+    """The API over ``store``; ``connections`` (the configured ones) serve statistics and re-processing."""
+    configured: Mapping[str, Connection] = connections or {}
     app = FastAPI(
         title="smshook", version=__version__, docs_url=None, redoc_url=None,
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
         description="Query the events smshook received from SMS providers.",
     )
 
@@ -83,7 +99,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
 
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 
-    @v1.get("/events", summary="Events, newest first")
+    @v1.get("/events", summary="Events, newest first; phone=NUMBER: events from or to that number")
     async def list_events(
         connection: str | None = None,
         type: Literal["status", "inbound"] | None = None,
@@ -92,12 +108,19 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         since: Annotated[datetime | None, Query(description="ISO 8601; received at or after")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        phone: Annotated[str | None, Query(
+            max_length=64, description="Events whose `from` or `to` is this number, written any way "
+            "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        query = EventQuery(connection, type, message_id, status, iso(since), _cursor(cursor), limit + 1)
+        number = formats.phone(phone) if phone is not None else None
+        if phone is not None and number is None:
+            raise ApiError(400, "phone: empty; give a number such as +31612345678")
+        query = EventQuery(connection, type, message_id, status, iso(since), _cursor(cursor), limit + 1,
+                           phone=number)
         rows = await store.events(query)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -120,6 +143,41 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
+
+    @v1.post("/quarantine/{quarantine_id}/reprocess", summary=(
+        "Re-run the connection's current adapter on a quarantined request and store its events. 200 "
+        '{"id", "reprocessed": true, "reprocessed_at", "connection", "events": <new>, "duplicates": <n>}; '
+        "the entry is kept, marked reprocessed_at / reprocess_result. 404 unknown id, 409 already "
+        "re-processed or connection gone, 422 still unreadable (kept unchanged): {\"error\": reason}"))
+    async def reprocess_quarantined(quarantine_id: str) -> dict[str, Any]:
+        try:
+            result = await reprocess(store, configured, quarantine_id)
+        except ReprocessError as exc:
+            raise ApiError(exc.status, str(exc)) from None
+        poke()  # its events may be due for forwarding
+        return result
+
+    @v1.get("/stats", summary=(
+        "Delivery statistics of the sent messages first seen in the window: per connection the status "
+        "counts, funnel (sent, delivered, failed by failure_class, pending), delivery_rate, median "
+        "time to delivery, a series of every bucket (hour: 60 s, day: 3600 s, week: 21600 s), by "
+        "country and operator where known; and inbound counts per connection"))
+    async def get_stats(
+        window: Annotated[Literal["hour", "day", "week"], Query(description="The last hour, day or week")] = "day",
+        connection: Annotated[str | None, Query(description="Only this connection")] = None,
+    ) -> dict[str, Any]:
+        """``{"window", "since", "until", "bucket_seconds", "connections": [{"connection", "provider",
+        "messages", "by_status": {status: n}, "funnel": {"sent", "delivered", "failed", "pending",
+        "failed_by_class": {class: n}}, "delivery_rate", "median_time_to_delivery_s", "series": [{"t",
+        "messages", "delivered", "failed", "delivery_rate", "median_time_to_delivery_s"}, ...],
+        "by_country": {country: {"messages", "delivered", "failed", "delivery_rate"}}, "by_operator":
+        {...}}], "inbound": {connection: n}}``. A message belongs to the bucket its first event was
+        received in; ``delivered`` counts delivered or read, ``failed`` any other final status (by the
+        ``failure_class`` of the event that made it final, ``unclassified`` when none), ``pending`` the
+        rest; rates are delivered / (delivered + failed), null without either; time to delivery runs
+        from the earliest event time (provider time, else receipt) to the delivered event. Every
+        configured connection is listed, and every bucket of the window, empty ones included."""
+        return await stats.collect(store, window, connection, {n: c.provider.slug for n, c in configured.items()})
 
     # -- forwarding -------------------------------------------------------------------------------
     def poke() -> None:
@@ -216,7 +274,11 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         poke()
         return {"replayed": count}
 
+    feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
+    add_stream_route(v1, feed, ApiError)
+
     app.include_router(v1)
+    mount_dashboard(app)  # "/" and its static files: public, they hold no data
 
     @app.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:
