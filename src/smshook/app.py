@@ -6,17 +6,26 @@ store is opened and closed by the ASGI lifespan.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
 from dataclasses import replace
 from typing import Any
 
+from pydantic import SecretStr
+
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
+from smshook.metrics import Metrics
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo
 from smshook.settings import Settings
 from smshook.storage import Store, make_store
 from smshook.web.api import build_api
 from smshook.web.hooks import PREFIX, Connection, HookApp, Receive, Scope, Send
+from smshook.web.metrics import PATH as METRICS_PATH
+from smshook.web.metrics import MetricsEndpoint, metrics_tokens
+from smshook.web.stream import close_on_exit_signals
 
 log = logging.getLogger("smshook")
 
@@ -45,11 +54,15 @@ class SmshookApp:
 
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
-        self.store = store or make_store(settings.database)
+        self.store = store or make_store(settings.database, auto_migrate=settings.auto_migrate)
         token = settings.api_token.get_secret_value() if settings.api_token else None
-        self.hooks = HookApp(connections_from(settings), self.store, max_body=settings.max_body_bytes)
+        self.metrics = Metrics(settings.connections)
+        self.store.on_commit = self.metrics.on_commit
+        self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store, metrics_tokens(settings))
+        self.hooks = HookApp(connections_from(settings), self.store, max_body=settings.max_body_bytes,
+                             trusted_proxies=tuple(settings.trusted_proxies), metrics=self.metrics)
         self.dispatcher: Dispatcher | None = None
-        self.api = build_api(self.store, token, wake=self._wake_dispatcher)
+        self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections)
 
     def _wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
@@ -70,12 +83,15 @@ class SmshookApp:
                 schedule=tuple(s.forwarding_schedule), jitter=s.forwarding_jitter, timeout=s.forwarding_timeout,
                 concurrency=s.forwarding_concurrency, lease=s.forwarding_lease,
                 poll_interval=s.forwarding_poll_interval))
+            self.dispatcher.on_attempt = self.metrics.on_attempt
             self.dispatcher.start()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http" and scope["path"].startswith(PREFIX):
             await self.hooks(scope, receive, send)
+        elif kind == "http" and scope["path"] == METRICS_PATH:
+            await self.metrics_endpoint(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         else:
@@ -92,8 +108,10 @@ class SmshookApp:
                     log.error("cannot start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                close_on_exit_signals(self.api.state.feed.close)  # open event streams must not delay shutdown
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.api.state.feed.close()
                 if self.dispatcher is not None:
                     await self.dispatcher.stop()
                     self.dispatcher = None
@@ -104,3 +122,36 @@ class SmshookApp:
 
 def create_app(settings: Settings) -> SmshookApp:
     return SmshookApp(settings)
+
+
+# -- serve --workers N: uvicorn starts each worker process from an import string ----------------------
+
+# Not SMSHOOK_*: never read as a setting. Holds secrets, like SMSHOOK_API_TOKEN would (environ is 0400).
+WORKER_SETTINGS = "_SMSHOOK_WORKER_SETTINGS"
+
+
+def settings_json(settings: Settings) -> str:
+    """The validated settings as JSON, secrets revealed, for the worker processes to rebuild."""
+
+    def plain(value: Any) -> Any:
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)  # networks
+
+    return json.dumps(settings.model_dump(), default=plain)
+
+
+def worker_app() -> SmshookApp:
+    """The app factory each worker of ``serve --workers N`` runs (``smshook.app:worker_app``):
+    the settings the parent validated, passed in :data:`WORKER_SETTINGS`."""
+    return create_app(Settings(**json.loads(os.environ[WORKER_SETTINGS])))
+
+
+def prepare_store(settings: Settings) -> None:
+    """Open and close the store once, before the workers start: migrations run in one process, and a
+    database that cannot be reached stops start-up with one message instead of N failing workers."""
+
+    async def run() -> None:
+        store = SmshookApp(settings).store
+        await store.open()
+        await store.close()
+
+    asyncio.run(run())

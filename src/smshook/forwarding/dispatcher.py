@@ -19,6 +19,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from smshook.forwarding import signing
@@ -61,6 +62,10 @@ def next_outcome(config: DispatchConfig, result: SendResult, attempts_before: in
 
 
 class Dispatcher:
+    # Observer, for metrics: (subscription id, outcome) after each attempt; outcome is delivered,
+    # failed (to be retried), dead (dead-lettered) or disabled (410 Gone).
+    on_attempt: Callable[[str, str], None] | None = None
+
     def __init__(self, store: Store, config: DispatchConfig | None = None,
                  sinks: dict[str, Sink] | None = None) -> None:
         self.store = store
@@ -166,4 +171,9 @@ class Dispatcher:
             log.info("delivery %s to %s failed (attempt %d): %s", item.id, sub.id, item.attempts + 1, result.error)
         if outcome.disable:
             log.warning("subscription %s disabled: %s", sub.id, outcome.disable)
-        await self.store.record_attempt(item.id, item.lease_owner, outcome)
+        try:
+            await self.store.record_attempt(item.id, item.lease_owner, outcome)
+        finally:  # counted once recorded, so a scrape never sees the attempt before the backlog shrank
+            if self.on_attempt is not None:
+                self.on_attempt(sub.id, "disabled" if outcome.disable else
+                                "failed" if outcome.state == "pending" else outcome.state)

@@ -1,0 +1,173 @@
+"""Logging for ``smshook serve``: text or JSON lines on stderr, phone numbers masked.
+
+Every log line of the process (smshook's own and uvicorn's) goes through one handler whose
+formatter renders it and then, unless ``log_phone_numbers`` is set, masks every phone number in
+the finished line: messages, structured fields, quarantine reasons that echo a provider's body,
+tracebacks. Masking in one place means no call site can forget it.
+
+JSON lines hold ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, then the record's structured
+fields (``extra=`` of the logging call: ``connection``, ``provider``, ``outcome``, ``events``,
+``duplicates``, ``latency_ms``, ``request_id``, …) and ``exc`` for a traceback. Text lines show the
+same fields as ``key=value`` after the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = ["JsonFormatter", "StderrHandler", "TextFormatter", "configure", "dict_config", "mask_phones"]
+
+TRACE = 5  # uvicorn's level below DEBUG
+LEVELS = {"critical": logging.CRITICAL, "error": logging.ERROR, "warning": logging.WARNING, "info": logging.INFO,
+          "debug": logging.DEBUG, "trace": TRACE}
+
+# A phone number: 9-15 digits (international, with or without + / 00 / %2B), or + and digits with
+# single spaces. Not inside a longer word, hex string, decimal number or UUID.
+_PHONE = re.compile(r"(?<![\w.-])(?:\+|%2[Bb])?\d{9,15}(?!\w|\.\d)|(?<![\w.-])\+\d(?: ?\d){8,14}(?!\w|\.\d)")
+_KEEP = 7  # leading digits shown: country code and network prefix, never the subscriber part
+_HIDDEN = 4  # at least this many trailing digits hidden
+
+# Attributes every LogRecord has: anything else on a record came from ``extra=`` and is a field.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName", "color_message"}  # the last: uvicorn's message with terminal colours
+
+
+def _mask(match: re.Match[str]) -> str:
+    text = match.group()
+    digits = sum(c.isdigit() for c in text)
+    keep = min(_KEEP, digits - _HIDDEN)
+    if text[:3] in ("%2B", "%2b"):
+        keep += 1  # the 2 of %2B is not part of the number
+    out = []
+    for c in text:
+        if c.isdigit():
+            out.append(c if keep > 0 else "*")
+            keep -= 1
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mask_phones(text: str) -> str:
+    """``text`` with each phone number's trailing digits replaced by ``*`` (``+31612345678`` ->
+    ``+3161234****``)."""
+    if len(text) > 80:
+        return _PHONE.sub(_mask, text)
+    # Short values repeat from line to line (connection, path, outcome, message): remember them.
+    masked = _short.get(text)
+    if masked is None:
+        if len(_short) >= 4096:
+            _short.clear()
+        masked = _short[text] = _PHONE.sub(_mask, text)
+    return masked
+
+
+_short: dict[str, str] = {}
+_PLAIN = (str, int, float, bool)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, mask: bool = True) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Masks the message, every string field and the traceback, one by one: scanning whole lines
+        would cost more (the time stamp, the level) and, in JSON, an escape (``\\n``) could hide a number."""
+        mask = mask_phones if self.mask else _same
+        fields: dict[str, Any] = {}
+        for key, value in vars(record).items():
+            if key in _STANDARD or value is None:
+                continue
+            if not isinstance(value, _PLAIN):
+                value = str(value)
+            fields[key] = mask(value) if type(value) is str else value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        tb = mask(record.exc_text) if record.exc_text else None
+        return self.render(record, mask(record.getMessage()), fields, tb)
+
+    def render(self, record: logging.LogRecord, msg: str, fields: dict[str, Any], tb: str | None) -> str:
+        raise NotImplementedError
+
+    @staticmethod
+    def timestamp(record: logging.LogRecord) -> str:
+        return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class TextFormatter(_Formatter):
+    """``2026-03-01T12:00:00.123Z INFO smshook.access: POST /hooks/uk 200 accepted connection=uk …``"""
+
+    def render(self, record: logging.LogRecord, msg: str, fields: dict[str, Any], tb: str | None) -> str:
+        parts = [self.timestamp(record), logging.getLevelName(record.levelno), f"{record.name}:", msg]
+        parts += [f"{k}={v}" for k, v in fields.items()]
+        line = " ".join(parts)
+        return f"{line}\n{tb}" if tb else line
+
+
+class JsonFormatter(_Formatter):
+    """One JSON object per line: ``ts``, ``level``, ``logger``, ``msg``, fields, ``exc``."""
+
+    def render(self, record: logging.LogRecord, msg: str, fields: dict[str, Any], tb: str | None) -> str:
+        data: dict[str, Any] = {"ts": self.timestamp(record), "level": logging.getLevelName(record.levelno).lower(),
+                                "logger": record.name, "msg": msg}
+        for key, value in fields.items():
+            data.setdefault(key, value)
+        if tb:
+            data["exc"] = tb
+        return orjson.dumps(data).decode()
+
+
+class StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a restarted worker's)."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        # The logging module's own optimizations (its documentation, "Optimization"): no caller
+        # lookup, thread or process names per record; none of them is shown. About a third of the
+        # cost of an access line.
+        logging._srcfile = None
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+        logging.captureWarnings(True)  # Python warnings become log lines too (JSON like the rest)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def dict_config(level: str = "info", fmt: str = "text", mask: bool = True) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` for these settings; uvicorn applies it in every worker."""
+    formatter = JsonFormatter if fmt == "json" else TextFormatter
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"smshook": {"()": f"{__name__}.{formatter.__name__}", "mask": mask}},
+        "handlers": {"smshook": {"()": f"{__name__}.StderrHandler", "formatter": "smshook"}},
+        "root": {"handlers": ["smshook"], "level": LEVELS[level]},
+        "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+    }
+
+
+def configure(level: str = "info", fmt: str = "text", mask: bool = True) -> None:
+    """Install the handler on the root logger (replacing an earlier one of ours, leaving others)."""
+    logging.addLevelName(TRACE, "TRACE")
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
+    handler = StderrHandler()
+    handler.setFormatter((JsonFormatter if fmt == "json" else TextFormatter)(mask))
+    root.addHandler(handler)
+    root.setLevel(LEVELS[level])
