@@ -3,9 +3,10 @@
     python3 bench/run.py                 # full run: 10 s per workload and target, results in bench/results/
     python3 bench/run.py --quick         # 1 s each, smshook and the ceiling only, results in a temp dir
 
-For every workload (csoft, bulkgate, webcom, mix) and target (noop, typical, smshook) it starts the
-server on a free loopback port with a fresh SQLite file, drives it with wrk (64 connections), stops
-it, reads its peak RSS and, for the storing targets, counts what the SQLite file holds. See
+For every workload (csoft, bulkgate, webcom, mix) and target (noop, typical, smshook, smshook-pg) it
+starts the server on a free loopback port with a fresh SQLite file (smshook-pg: a fresh database in a
+throwaway PostgreSQL cluster the command starts, with fsync on), drives it with wrk (64 connections),
+stops it, reads its peak RSS and, for the storing targets, counts what the database holds. See
 bench/README.md for what is measured and how the counts are made exact.
 
 Only the Python standard library is used here; the command bootstraps what it needs: the project's
@@ -41,7 +42,7 @@ BENCH = ROOT / "bench"
 LUA = BENCH / "lua"
 RESULTS = BENCH / "results"
 WORKLOADS = ("csoft", "bulkgate", "webcom", "mix")
-TARGETS = ("noop", "typical", "smshook")
+TARGETS = ("noop", "typical", "smshook", "smshook-pg")
 EVENTS_PER_REQUEST = {"csoft": 1, "bulkgate": 100, "webcom": 50, "mix": 1}
 
 # The issue's targets (2-core machine, load generator on the same machine).
@@ -63,6 +64,7 @@ def _can_import(python: str, modules: list[str]) -> bool:
 def ensure_python(targets: list[str]) -> None:
     """Re-run this command under the project's virtualenv when this interpreter cannot serve the targets."""
     modules = ["smshook", "uvicorn"] + (["sqlalchemy", "multipart"] if "typical" in targets else [])
+    modules += ["asyncpg"] if "smshook-pg" in targets else []
     if _can_import(sys.executable, modules):
         return
     venv_python = ROOT / ".venv" / "bin" / "python"
@@ -120,11 +122,46 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def postgres_cluster(wanted: bool) -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster (tests/pgcluster.py: initdb + pg_ctl on a free loopback port, in a
+    temporary directory, removed afterwards) for the smshook-pg target, with the durability the store
+    relies on: the test suite's fsync=off is replaced by the defaults (fsync, synchronous_commit on)."""
+    if not wanted:
+        yield None
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests import pgcluster
+
+    pgcluster.SERVER_OPTIONS = "-c max_connections=300 -c shared_buffers=128MB"
+    cluster = pgcluster.start_cluster(free_port())
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def pg_query(url: str, sql: str) -> Any:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchrow(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 @dataclass
 class Server:
     target: str
     workdir: Path
     port: int = 0
+    database_url: str | None = None  # smshook-pg: its fresh PostgreSQL database
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -134,9 +171,9 @@ class Server:
 
     def argv(self, profile: Path | None) -> list[str]:
         python = sys.executable
-        if self.target == "smshook":
+        if self.target.startswith("smshook"):
             argv = [python, "-m", "smshook", "serve", "--port", str(self.port), "--database",
-                    f"sqlite:///{self.database}", "--log-level", "warning"]
+                    self.database_url or f"sqlite:///{self.database}", "--log-level", "warning"]
         elif self.target == "noop":
             argv = [python, str(BENCH / "noop.py"), "--port", str(self.port)]
         else:
@@ -159,7 +196,8 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.target} exited with {self.process.returncode}:\n{self.output()}")
-            if http_status("127.0.0.1", self.port, "/readyz" if self.target == "smshook" else "/") in (200, 404, 405):
+            ready = "/readyz" if self.target.startswith("smshook") else "/"
+            if http_status("127.0.0.1", self.port, ready) in (200, 404, 405):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -284,12 +322,14 @@ def wrk_run(wrk: str, workload: str, port: int, seconds: int, grace: int, connec
 
 
 def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.Namespace,
-            profile_dir: Path | None) -> Run:
+            profile_dir: Path | None, cluster: Any = None) -> Run:
     rundir = workdir / f"{workload}-{target}"
     rundir.mkdir(parents=True)
     server = Server(target, rundir)
+    if target == "smshook-pg":
+        server.database_url = cluster.create_database("bench")
     profile = None
-    if profile_dir is not None and target == "smshook":
+    if profile_dir is not None and target.startswith("smshook"):
         profile = profile_dir / f"profile-{workload}.speedscope.json"
     with running(server, profile):
         cpu_before = server.cpu_seconds()
@@ -315,22 +355,27 @@ def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.
     if target == "noop":
         run.events_per_s = run.requests_per_s * per  # acknowledged, nothing stored
     else:
-        check_storage(run, server.database, per)
+        check_storage(run, server.database_url or server.database, per)
         if run.seconds > 0 and run.stored_events is not None:
             run.events_per_s = run.stored_events / run.seconds
     return run
 
 
-def check_storage(run: Run, database: Path, per_request: int) -> None:
-    """Compare what the SQLite file holds (read after the server stopped) with what was acknowledged."""
+def check_storage(run: Run, database: Path | str, per_request: int) -> None:
+    """Compare what the database holds (read after the server stopped) with what was acknowledged."""
     unique_requests = run.ok - (run.duplicates if run.workload == "mix" else 0)
     run.expected_events = unique_requests * per_request
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
-        run.stored_events = db.execute("SELECT count(*) FROM events").fetchone()[0]
-        if run.target == "smshook":
-            row = db.execute("SELECT count(*), coalesce(sum(duplicates), 0) FROM raw_requests").fetchone()
-            run.stored_requests, run.stored_duplicates = int(row[0]), int(row[1])
-            run.quarantined = db.execute("SELECT count(*) FROM quarantine").fetchone()[0]
+    smshook = run.target.startswith("smshook")
+    counts = ("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM raw_requests), "
+              "(SELECT coalesce(sum(duplicates), 0) FROM raw_requests), (SELECT count(*) FROM quarantine)")
+    if isinstance(database, str):  # smshook-pg: a PostgreSQL URL
+        row = pg_query(database, counts)
+    else:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            row = db.execute(counts if smshook else "SELECT count(*) FROM events").fetchone()
+    run.stored_events = int(row[0])
+    if smshook:
+        run.stored_requests, run.stored_duplicates, run.quarantined = int(row[1]), int(row[2]), int(row[3])
     problems = []
     if run.unanswered:
         problems.append(f"{run.unanswered} storing requests never answered (raise --grace)")
@@ -338,7 +383,7 @@ def check_storage(run: Run, database: Path, per_request: int) -> None:
         problems.append(f"{run.non_2xx} non-2xx answers {run.statuses}")
     if run.stored_events != run.expected_events:
         problems.append(f"{run.stored_events} events stored, {run.expected_events} acknowledged unique")
-    if run.target == "smshook":
+    if smshook:
         if run.stored_requests != run.ok:
             problems.append(f"{run.stored_requests} raw requests stored, {run.ok} acknowledged")
         dup_events = run.duplicates * per_request if run.workload == "mix" else 0
@@ -388,7 +433,7 @@ def assess(runs: list[Run]) -> list[dict[str, Any]]:
                 "measured": None if m is None else m.stored_events,
                 "shown": "not measured" if m is None else f"{m.stored_events} of {m.expected_events} ({m.check})",
                 "met": None if m is None else m.check == "ok"})
-    checks = [r for r in runs if r.target == "smshook"]
+    checks = [r for r in runs if r.target.startswith("smshook")]
     out.append({"target": "every smshook run: stored = acknowledged - duplicates", "wanted": "exact",
                 "measured": sum(r.check == "ok" for r in checks),
                 "shown": f"{sum(r.check == 'ok' for r in checks)} of {len(checks)} runs",
@@ -419,7 +464,9 @@ def markdown(meta: dict[str, Any], runs: list[Run], targets: list[dict[str, Any]
         f"- command: `{meta['command']}`",
         f"- machine: {meta['machine']['cpus']} CPUs ({meta['machine']['cpu']}), Linux {meta['machine']['kernel']}, "
         f"Python {meta['machine']['python']}, {meta['machine']['wrk']}; load generator on the same machine",
-        f"- smshook at `{meta['machine']['smshook_commit']}`; `smshook serve` with SQLite (WAL, synchronous=FULL)",
+        f"- smshook at `{meta['machine']['smshook_commit']}`; `smshook serve` with SQLite (WAL, synchronous=FULL); "
+        "smshook-pg: the same on PostgreSQL (a local throwaway cluster, fsync and synchronous_commit on; "
+        "its server processes' CPU and memory are not in the smshook columns)",
         f"- wrk: {meta['connections']} connections, {meta['threads']} threads, {meta['duration']} s of storing "
         f"requests per workload and target, each on a freshly started server with a fresh database",
         "",
@@ -439,14 +486,17 @@ def markdown(meta: dict[str, Any], runs: list[Run], targets: list[dict[str, Any]
     lines += ["", "events/s: stored events for smshook and typical (counted in the SQLite file after the server "
               "stopped), acknowledged events for noop. server CPU: the server process's CPU time over the run, "
               "100 % = one core.", "", "## Side by side (same run)", "",
-              "| workload | smshook / ceiling req/s | smshook / typical req/s |", "|---|--:|--:|"]
+              "| workload | smshook / ceiling req/s | smshook / typical req/s | smshook-pg / smshook req/s |",
+              "|---|--:|--:|--:|"]
     for w in WORKLOADS:
         s, n, t = find(runs, w, "smshook"), find(runs, w, "noop"), find(runs, w, "typical")
+        pg = find(runs, w, "smshook-pg")
         if s is None:
             continue
         a = ratio(s.requests_per_s, n.requests_per_s) if n else None
         b = ratio(s.requests_per_s, t.requests_per_s) if t else None
-        lines.append(f"| {w} | {fmt(a, '.0%')} | {'-' if b is None else f'{b:.2f}x'} |")
+        c = ratio(pg.requests_per_s, s.requests_per_s) if pg else None
+        lines.append(f"| {w} | {fmt(a, '.0%')} | {'-' if b is None else f'{b:.2f}x'} | {fmt(c, '.0%')} |")
     lines += ["", "## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
     for t in targets:
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
@@ -504,11 +554,12 @@ def main(argv: list[str] | None = None) -> int:
             "command": " ".join(["python3 bench/run.py", *sys.argv[1:]]), "machine": machine(),
             "connections": args.connections, "threads": args.threads, "duration": args.duration, "grace": args.grace}
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory(prefix="smshook-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="smshook-bench-") as tmp, \
+            postgres_cluster("smshook-pg" in args.targets) as cluster:
         for workload in args.workloads:
             for target in [t for t in TARGETS if t in args.targets]:
-                print(f"bench: {workload:<9} {target:<8} ", end="", flush=True)
-                run = measure(wrk, workload, target, Path(tmp), args, out if args.profile else None)
+                print(f"bench: {workload:<9} {target:<10} ", end="", flush=True)
+                run = measure(wrk, workload, target, Path(tmp), args, out if args.profile else None, cluster)
                 runs.append(run)
                 print(f"{run.requests_per_s:>9,.0f} req/s {run.events_per_s:>10,.0f} events/s  p50 {run.p50_ms:6.2f} "
                       f"p99 {run.p99_ms:6.2f} p99.9 {run.p999_ms:6.2f} ms  RSS {fmt(run.peak_rss_mb, '.0f')} MB  "

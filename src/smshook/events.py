@@ -32,12 +32,12 @@ same callback delivered twice yields the same key and is stored once.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import blake2b
 from typing import Any, Literal
 
 EventType = Literal["status", "inbound"]
@@ -142,15 +142,13 @@ def idempotency_key(event: Event) -> bytes:
     inbound: connection, type, message id, sender, recipient, text, provider time, key_extra
     """
     when = iso(event.occurred_at) or ""
-    parts: tuple[str | None, ...]
     if event.type == "status":
-        parts = (event.message_id, event.provider_status, event.channel, when)
+        material = "\x1f".join((event.connection, event.type, event.message_id or "", event.provider_status or "",
+                                 event.channel or "", when, event.key_extra))
     else:
-        parts = (event.message_id, event.from_, event.to, event.text, when)
-    material = "\x1f".join(
-        (event.connection, event.type, *(p or "" for p in parts), event.key_extra)
-    )
-    return hashlib.blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        material = "\x1f".join((event.connection, event.type, event.message_id or "", event.from_ or "",
+                                 event.to or "", event.text or "", when, event.key_extra))
+    return blake2b(material.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 _uuid_lock = threading.Lock()

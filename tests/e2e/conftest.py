@@ -44,6 +44,8 @@ class Server:
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
+    args: list[str] = field(default_factory=list)  # more `serve` arguments, e.g. ["--workers", "2"]
+    database_url: str | None = None  # default: sqlite:///{workdir}/smshook.db
 
     @property
     def url(self) -> str:
@@ -56,7 +58,7 @@ class Server:
     def start(self, timeout: float = 20.0) -> Server:
         self.port = self.port or free_port()
         args = [sys.executable, "-m", "smshook", "serve", "--port", str(self.port),
-                "--database", f"sqlite:///{self.database}"]
+                "--database", self.database_url or f"sqlite:///{self.database}", *self.args]
         if self.config is not None:
             args += ["--config", str(self.config)]
         self.log = self.workdir / f"server-{self.port}.log"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import random
 from pathlib import Path
@@ -146,7 +147,7 @@ def test_api_token_and_connection_secrets(server_factory: type[Server], tmp_path
         assert client.get(f"{server.url}/healthz").status_code == 200
 
 
-async def _hammer(base: str, acked: set[str], stop: asyncio.Event, worker: int) -> None:
+async def _hammer(base: str, acked: set[str], stop: asyncio.Event, worker: int, going: asyncio.Event) -> None:
     async with httpx.AsyncClient(timeout=5) as client:
         i = 0
         while not stop.is_set():
@@ -160,6 +161,8 @@ async def _hammer(base: str, acked: set[str], stop: asyncio.Event, worker: int) 
                 return  # the server is gone
             if r.status_code == 200 and "Report=0" in r.text:
                 acked.add(ident)
+                if len(acked) >= 300:
+                    going.set()
 
 
 def test_sigkill_under_load_loses_nothing_acknowledged(server_factory: type[Server]) -> None:
@@ -168,8 +171,11 @@ def test_sigkill_under_load_loses_nothing_acknowledged(server_factory: type[Serv
 
     async def load_then_kill() -> None:
         stop = asyncio.Event()
-        workers = [asyncio.create_task(_hammer(server.url, acked, stop, w)) for w in range(32)]
-        await asyncio.sleep(2.0)
+        going = asyncio.Event()
+        workers = [asyncio.create_task(_hammer(server.url, acked, stop, w, going)) for w in range(32)]
+        # Under load, not after a fixed time: starting 32 clients alone can take seconds on a busy machine.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(going.wait(), 30)
         server.kill()  # SIGKILL mid-flight: no shutdown, no flush
         stop.set()
         await asyncio.gather(*workers)

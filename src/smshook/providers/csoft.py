@@ -117,7 +117,9 @@ def _identifier(request: RawRequest) -> str:
 
 
 def _answer(identifier: str, report: str, text: str) -> bytes:
-    return f"MessageIdentifier={quote(identifier)}&Report={report}&Text={_quoted(text[:255])}".encode()
+    if not (identifier.isascii() and identifier.isalnum()):  # letters and digits: nothing to encode
+        identifier = quote(identifier)
+    return f"MessageIdentifier={identifier}&Report={report}&Text={_quoted(text[:255])}".encode()
 
 
 @lru_cache(maxsize=256)

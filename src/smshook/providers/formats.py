@@ -40,11 +40,23 @@ def decode_text(data: bytes) -> str:
 def _form_text(raw: bytes) -> str:
     """One percent-encoded form key or value as text (``+`` is a space)."""
     if b"%" in raw or b"+" in raw:
-        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+        return _unescaped(raw) if len(raw) <= 64 else _unescape(raw)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def _unescape(raw: bytes) -> str:
+    raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+# Short escaped keys and values, cached: timestamps, phone numbers and field names repeat.
+_unescaped = lru_cache(maxsize=1024)(_unescape)
 
 
 def parse_form(data: bytes) -> dict[str, str]:
@@ -56,47 +68,68 @@ def parse_form(data: bytes) -> dict[str, str]:
     occurrence of a repeated field wins.
     """
     fields: dict[str, str] = {}
-    for part in data.split(b"&"):
-        part = part.strip(b"\r\n")
-        if not part:
-            continue
-        name, _, value = part.partition(b"=")
-        key = _form_text(name).strip() if b"%" in name or b"+" in name or not name.isascii() else name.decode().strip()
+    if data.isascii():  # the common case: split the text once, decode only what is percent-encoded
+        text = data.decode("ascii")
+        lines = "\r" in text or "\n" in text
+        for part in text.split("&"):
+            name, _, value = (part.strip("\r\n") if lines else part).partition("=")
+            key = (_form_text(name.encode()) if "%" in name or "+" in name else name).strip()
+            if key and key not in fields:
+                fields[key] = _form_text(value.encode()) if "%" in value or "+" in value else value
+        return fields
+    for raw in data.split(b"&"):
+        name_bytes, _, value_bytes = raw.strip(b"\r\n").partition(b"=")
+        key = _form_text(name_bytes).strip()
         if key and key not in fields:
-            fields[key] = _form_text(value)
+            fields[key] = _form_text(value_bytes)
+    return fields
+
+
+# Small forms parsed lately, by their bytes (read-only): an answer that echoes a field (csoft's
+# MessageIdentifier) reads the parse its adapter made moments before instead of parsing again.
+# Two generations of at most _FORMS_SIZE each: a full one becomes the older, the older is dropped.
+_forms: dict[bytes, dict[str, str]] = {}
+_older_forms: dict[bytes, dict[str, str]] = {}
+_FORMS_SIZE = 256
+_FORM_BYTES = 2048
+
+
+def _parsed_form(data: bytes) -> dict[str, str]:
+    global _forms, _older_forms
+    fields = _forms.get(data)
+    if fields is None:
+        fields = _older_forms.get(data)
+        if fields is None:
+            fields = parse_form(data)
+        if len(data) <= _FORM_BYTES:
+            if len(_forms) >= _FORMS_SIZE:
+                _older_forms, _forms = _forms, {}
+            _forms[data] = fields
     return fields
 
 
 def form_fields(request: RawRequest) -> dict[str, str]:
     """Fields from the query string and the body (read as a form whatever the Content-Type says);
     body fields win over query fields of the same name."""
-    fields = parse_form(request.query) if request.query else {}
+    fields = dict(_parsed_form(request.query)) if request.query else {}
     if request.body:
-        fields.update(parse_form(request.body))
+        fields.update(_parsed_form(request.body))
     return fields
 
 
-def _form_value(data: bytes, name: str) -> str | None:
-    """``parse_form(data).get(name)``, decoding only the keys before it and its own value."""
-    for part in data.split(b"&"):
-        key, _, value = part.strip(b"\r\n").partition(b"=")
-        text = _form_text(key) if b"%" in key or b"+" in key or not key.isascii() else key.decode()
-        if text.strip() == name:
-            return _form_text(value)
-    return None
-
-
 def form_value(request: RawRequest, name: str) -> str | None:
-    """``form_fields(request).get(name)``, reading only that field (for answers that echo one)."""
-    found = _form_value(request.body, name) if request.body else None
+    """``form_fields(request).get(name)`` (for answers that echo one field)."""
+    found = _parsed_form(request.body).get(name) if request.body else None
     if found is None and request.query:
-        found = _form_value(request.query, name)
+        found = _parsed_form(request.query).get(name)
     return found
 
 
 def require(fields: Mapping[str, Any], name: str) -> str:
     """The field's value as a non-empty string, or InvalidRequest naming the missing field."""
     value = fields.get(name)
+    if type(value) is str and (text := value.strip()):  # the common case, without the checks below
+        return text
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidRequest(f"missing field {name!r}")
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -109,6 +142,8 @@ def optional(fields: Mapping[str, Any], name: str) -> str | None:
     value = fields.get(name)
     if value is None:
         return None
+    if type(value) is str:  # the common case, without the checks below
+        return value.strip() or None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidRequest(f"field {name!r} must be a string or a number")
     text = str(value).strip()

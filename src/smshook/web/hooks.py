@@ -2,7 +2,8 @@
 
 Plain ASGI, no framework: this is the hot path. For each request, in order:
 
-1. connection lookup (404), source address against ``allow_ips`` (403), URL token (401),
+1. connection lookup (404), source address against ``allow_ips`` (403; behind a proxy listed in
+   ``trusted_proxies``, the address its ``X-Forwarded-For`` names), URL token (401),
    method (405), size (413, refused from ``Content-Length`` before reading, or as soon as the
    streamed body passes the limit);
 2. ``adapter.parse`` -> events; in-body credentials that do not match -> 401, not stored;
@@ -14,17 +15,19 @@ Plain ASGI, no framework: this is the hot path. For each request, in order:
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
-from collections import Counter
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from time import perf_counter
 from typing import Any
 
 from smshook.errors import AuthError, InvalidRequest, ProviderError, StoreError
-from smshook.events import finalize, iso, uuid7
+from smshook.events import Event, finalize, iso, uuid7
+from smshook.metrics import UNKNOWN, HookMeters, Metrics
 from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
 from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
 
@@ -35,7 +38,10 @@ Send = Callable[[Message], Awaitable[None]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 log = logging.getLogger("smshook.hooks")
+access_log = logging.getLogger("smshook.access")
 PREFIX = "/hooks/"
+REFUSED = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+           413: "too_large"}
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,28 @@ class Connection:
         return any(ip in net for net in self.allow_ips)
 
 
+class AdapterFailure(InvalidRequest):
+    """The adapter itself failed on a request (a bug, not bad input): kept for re-processing."""
+
+    status = 422
+
+
+def parse_events(connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
+    """The events of one request, stamped (:func:`~smshook.events.finalize`): the one parse step of the
+    hook path and of re-processing a quarantined request. Raises :class:`AuthError`,
+    :class:`InvalidRequest`, or :class:`AdapterFailure` when the adapter raised anything else."""
+    provider = connection.provider
+    try:
+        events = provider.parse(request, connection.info)
+    except ProviderError:
+        raise
+    except Exception as exc:  # an adapter bug: keep the request, tell the provider clearly
+        log.exception("adapter %s failed on a request to %s", provider.slug, connection.name)
+        raise AdapterFailure(f"could not process this request ({type(exc).__name__}); it was kept "
+                             "for re-processing") from exc
+    return finalize(events, connection.name, provider.slug, received)
+
+
 class Refused(Exception):
     """A request refused before it reached the adapter (never stored)."""
 
@@ -69,30 +97,115 @@ class Refused(Exception):
         self.headers = headers
 
 
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as proxies write it (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``::1``), or None."""
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:  # IPv4 with a port
+        text = text.split(":", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return (ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else ip
+
+
+def forwarded_client(peer: str, headers: Iterable[tuple[bytes, bytes]], trusted: tuple[Network, ...]) -> str:
+    """The client behind trusted proxies, for a request whose TCP peer is one of them.
+
+    ``X-Forwarded-For`` (every such header, in order) is read from the right: each hop that is itself
+    a trusted proxy is skipped, the first one that is not is the client (all trusted: the left-most).
+    Only the hops our own proxies appended are believed, so a client cannot forge its address by
+    sending the header itself. No header, or an unreadable hop on the way: the peer.
+    """
+    values = [value for key, value in headers if key == b"x-forwarded-for"]
+    return _client_behind(peer, b",".join(values), trusted) if values else peer
+
+
+def _client_behind(peer: str, forwarded: bytes, trusted: tuple[Network, ...]) -> str:
+    client = peer
+    for hop in reversed(forwarded.decode("latin-1").split(",")):
+        ip = _ip(hop)
+        if ip is None:
+            return peer
+        client = str(ip)
+        if not any(ip in net for net in trusted):
+            break
+    return client
+
+
+class TrustedProxies:
+    """``trusted_proxies``, with the answers memoised per peer and per header value: a few proxies in
+    front of a few providers are parsed once, not on every request."""
+
+    def __init__(self, networks: tuple[Network, ...]) -> None:
+        self.networks = networks
+        self.contains = functools.lru_cache(maxsize=1024)(self._contains)
+        self._behind = functools.lru_cache(maxsize=4096)(self._client_behind)
+
+    def _contains(self, peer: str) -> bool:
+        ip = _ip(peer)
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def _client_behind(self, peer: str, forwarded: bytes) -> str:
+        return _client_behind(peer, forwarded, self.networks)
+
+    def client(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        """:func:`forwarded_client`, for a peer that :meth:`contains`."""
+        values = [value for key, value in headers if key == b"x-forwarded-for"]
+        return self._behind(peer, b",".join(values)) if values else peer
+
+
+class Exchange:
+    """What one hook request came to, for the metrics and the access log."""
+
+    __slots__ = ("duplicates", "events", "outcome", "request_id")
+
+    def __init__(self) -> None:
+        self.outcome = "bad_request"
+        self.events = 0  # new events stored
+        self.duplicates = 0
+        self.request_id: str | None = None  # the stored raw request's id (none when refused before parsing)
+
+
 class HookApp:
-    def __init__(self, connections: dict[str, Connection], store: Store, *, max_body: int = 1 << 20) -> None:
+    def __init__(self, connections: dict[str, Connection], store: Store, *, max_body: int = 1 << 20,
+                 trusted_proxies: tuple[Network, ...] = (), metrics: Metrics | None = None) -> None:
         self.connections = connections
         self.store = store
         self.max_body = max_body
-        # outcome counts per (connection, outcome), read by /metrics and tests
-        self.outcomes: Counter[tuple[str, str]] = Counter()
-        self.events_new = 0
-        self.events_duplicate = 0
+        self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies else None
+        self.metrics = metrics or Metrics(connections, process=False)
+        self._unknown = self.metrics.hook_meters(UNKNOWN)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = perf_counter()
         received = datetime.now(UTC)
-        name = "-"
+        meters = self._unknown
+        connection: Connection | None = None
+        ex = Exchange()
+        client = scope.get("client")
+        if self.trusted_proxies is not None and client and self.trusted_proxies.contains(client[0]):
+            scope["client"] = (self.trusted_proxies.client(client[0], scope["headers"]), client[1])
         try:
             connection, token_in_path = self._route(scope)
-            name = connection.name
+            meters = self.metrics.hook_meters(connection.name)
             body = await self._read_body(scope, receive)
-            response, outcome = await self._handle(connection, scope, body, received, token_in_path)
+            response, ex.outcome = await self._handle(connection, scope, body, received, token_in_path, ex, meters)
         except Refused as refused:
             response = Response(refused.status, str(refused).encode() + b"\n", headers=refused.headers)
-            outcome = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                       413: "too_large"}.get(refused.status, "refused")
-        self.outcomes[(name, outcome)] += 1
-        await _respond(send, response)
+            ex.outcome = REFUSED.get(refused.status, "bad_request")
+            if connection is None:  # refused by _route: still count it under the connection it named
+                connection = self.connections.get(scope["path"][len(PREFIX):].partition("/")[0])
+                meters = self.metrics.hook_meters(connection.name) if connection else self._unknown
+        try:
+            await _respond(send, response)
+        finally:
+            seconds = perf_counter() - started
+            meters.request(ex.outcome, seconds)
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, connection, response.status, ex, seconds)
 
     def _route(self, scope: Scope) -> tuple[Connection, bool]:
         parts = scope["path"][len(PREFIX):].split("/")
@@ -136,56 +249,67 @@ class HookApp:
             size += len(chunk)
             if size > self.max_body:
                 raise Refused(413, f"body is over the {self.max_body}-byte limit")
-            chunks.append(chunk)
             if not message.get("more_body", False):
+                if not chunks and type(chunk) is bytes:  # the whole body in one message: the usual case
+                    return chunk
+                chunks.append(chunk)
                 return b"".join(chunks)
+            chunks.append(chunk)
 
     async def _handle(self, connection: Connection, scope: Scope, body: bytes, received: datetime,
-                      token_in_path: bool) -> tuple[Response, str]:
+                      token_in_path: bool, ex: Exchange, meters: HookMeters) -> tuple[Response, str]:
         provider = connection.provider
-        headers = tuple((k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"])
+        headers = tuple([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]])
         client = scope.get("client")
         request = RawRequest(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
                              client[0] if client else None)
         try:
-            events = provider.parse(request, connection.info)
+            events = parse_events(connection, request, received)
         except AuthError as exc:
             return provider.reject(request, exc), "unauthorized"
+        except AdapterFailure as exc:
+            return await self._quarantine(connection, request, received, token_in_path, exc, ex, "adapter_error")
         except ProviderError as exc:
-            return await self._quarantine(connection, request, received, token_in_path, exc), "quarantined"
-        except Exception as exc:  # an adapter bug: keep the request, tell the provider clearly
-            log.exception("adapter %s failed on a request to %s", provider.slug, connection.name)
-            error = InvalidRequest(f"could not process this request ({type(exc).__name__}); it was kept "
-                                   "for re-processing", status=422)
-            return await self._quarantine(connection, request, received, token_in_path, error), "quarantined"
+            return await self._quarantine(connection, request, received, token_in_path, exc, ex)
 
-        finalize(events, connection.name, provider.slug, received)
         record = _record(connection, request, received, token_in_path)
+        ex.request_id = record.id
         try:
             result = await self.store.append(record, events)
         except StoreError as exc:
             log.error("store could not commit a request to %s: %s", connection.name, exc)
-            return provider.acknowledge(request, Outcome(events, stored=False)), "store_error"
-        self.events_new += result.new_count
-        self.events_duplicate += result.duplicates
-        outcome = Outcome(events, True, result.new_count, result.duplicates)
-        return provider.acknowledge(request, outcome), "accepted"
+            return provider.acknowledge(request, Outcome(events, stored=False)), "store_unavailable"
+        meters.stored(events, result.new)
+        ex.events = new = result.new_count
+        ex.duplicates = duplicates = len(result.new) - new
+        outcome = Outcome(events, True, new, duplicates)
+        return provider.acknowledge(request, outcome), "duplicate" if events and not new else "accepted"
 
     async def _quarantine(self, connection: Connection, request: RawRequest, received: datetime,
-                          token_in_path: bool, error: ProviderError) -> Response:
+                          token_in_path: bool, error: ProviderError, ex: Exchange,
+                          reason: str = "invalid_request") -> tuple[Response, str]:
+        record = _record(connection, request, received, token_in_path)
+        ex.request_id = record.id
         try:
-            qid = await self.store.quarantine(_record(connection, request, received, token_in_path),
-                                              error.message, error.status)
+            qid = await self.store.quarantine(record, error.message, error.status)
         except StoreError as exc:
             log.error("could not quarantine a request to %s: %s", connection.name, exc)
-            return connection.provider.acknowledge(request, Outcome([], stored=False))
-        log.warning("quarantined %s on %s: %s", qid, connection.name, error.message)
-        return connection.provider.reject(request, error)
+            return connection.provider.acknowledge(request, Outcome([], stored=False)), "store_unavailable"
+        ex.request_id = qid  # a repeat of a quarantined request only counts an attempt on the first one
+        self.metrics.hook_meters(connection.name).quarantine(reason)
+        log.warning("quarantined %s on %s: %s", qid, connection.name, error.message,
+                    extra={"connection": connection.name, "provider": connection.provider.slug,
+                           "request_id": qid, "reason": reason})
+        return connection.provider.reject(request, error), "quarantined"
 
 
 def _record(connection: Connection, request: RawRequest, received: datetime, token_in_path: bool) -> RawRecord:
     path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
-    headers = tuple((k, v) for k, v in request.headers if k not in SECRET_HEADERS)
+    headers = request.headers
+    for name, _ in headers:
+        if name in SECRET_HEADERS:  # rare: build the tuple without them
+            headers = tuple([(k, v) for k, v in request.headers if k not in SECRET_HEADERS])
+            break
     return RawRecord(
         id=uuid7(), connection=connection.name, provider=connection.provider.slug, method=request.method,
         path=path, query=request.query.decode("latin-1"), headers=headers, body=request.body,
@@ -193,11 +317,31 @@ def _record(connection: Connection, request: RawRequest, received: datetime, tok
     )
 
 
+def _log_path(path: str) -> str:
+    """The hook path as logged: never the token segment, never an unbounded stranger's string."""
+    name, sep, _ = path[len(PREFIX):].partition("/")
+    return f"{PREFIX}{name[:64]}" + ("/***" if sep else "")
+
+
+def _log_access(scope: Scope, connection: Connection | None, status: int, ex: Exchange, seconds: float) -> None:
+    client = scope.get("client")
+    path = _log_path(scope["path"])
+    access_log.info("%s %s %d %s", scope["method"], path, status, ex.outcome, extra={
+        "connection": connection.name if connection else UNKNOWN,
+        "provider": connection.provider.slug if connection else None, "method": scope["method"], "path": path,
+        "status": status, "outcome": ex.outcome, "events": ex.events, "duplicates": ex.duplicates,
+        "latency_ms": round(seconds * 1000, 3), "request_id": ex.request_id, "client": client[0] if client else None,
+    })
+
+
+@functools.lru_cache(maxsize=64)
+def _content_type(value: str) -> tuple[bytes, bytes]:
+    return b"content-type", value.encode()
+
+
 async def _respond(send: Send, response: Response) -> None:
-    headers = [
-        (b"content-type", response.content_type.encode()),
-        (b"content-length", str(len(response.body)).encode()),
-        *((k.encode(), v.encode()) for k, v in response.headers),
-    ]
+    headers = [_content_type(response.content_type), (b"content-length", b"%d" % len(response.body))]
+    if response.headers:
+        headers += [(k.encode(), v.encode()) for k, v in response.headers]
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})
