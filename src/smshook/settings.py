@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -47,7 +47,13 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.exceptions import SettingsError
 
 from smshook import providers
@@ -69,7 +75,7 @@ __all__ = [
 
 ENV_PREFIX = "SMSHOOK_"
 # Environment variables read by the CLI rather than by Settings (so not "unknown").
-CLI_ENV_VARS = frozenset({"SMSHOOK_CONFIG", "SMSHOOK_LOG_LEVEL"})
+CLI_ENV_VARS = frozenset({"SMSHOOK_CONFIG"})
 # Extra spellings of a setting's environment variable, first one wins.
 ENV_ALIASES: Mapping[str, tuple[str, ...]] = {"database": ("SMSHOOK_DATABASE_URL", "SMSHOOK_DATABASE")}
 MASK = "***"
@@ -137,16 +143,7 @@ class Connection(BaseModel):
     @field_validator("allow_ips", mode="before")
     @classmethod
     def _networks(cls, value: Any) -> list[Network]:
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list | tuple):
-            raise ValueError("must be a list of IP addresses or CIDR networks")
-        networks: list[Network] = []
-        for item in items:
-            try:
-                networks.append(ipaddress.ip_network(str(item).strip()))
-            except ValueError as exc:
-                raise ValueError(f"{item!r} is not an IP address or CIDR network ({exc})") from None
-        return networks
+        return parse_networks([value] if isinstance(value, str) else value)
 
     @field_validator("timezone")
     @classmethod
@@ -228,6 +225,19 @@ class ConnectionSpec:
         return any(ip in net for net in self.allow_ips if net.version == ip.version)
 
 
+def parse_networks(value: Any) -> list[Network]:
+    """A list of IP addresses or CIDR networks (``"10.0.0.0/8"``, ``"::1"``), each checked."""
+    if not isinstance(value, list | tuple):
+        raise ValueError("must be a list of IP addresses or CIDR networks")
+    networks: list[Network] = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(str(item).strip()))
+        except ValueError as exc:
+            raise ValueError(f"{item!r} is not an IP address or CIDR network ({exc})") from None
+    return networks
+
+
 def _default_connections() -> dict[str, Connection]:
     return {slug: Connection(provider=slug) for slug in providers.BUILTIN}
 
@@ -260,6 +270,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1_048_576, gt=0, description="Largest callback body accepted, in bytes (larger: 413)."
     )
+    trusted_proxies: Annotated[list[Network], NoDecode] = Field(
+        default_factory=list,
+        description="Reverse proxies (addresses or CIDR networks; in the environment comma-separated) whose "
+        "X-Forwarded-For is believed: for a request from one of them, the client address (for allow_ips and "
+        "the stored request) is the right-most X-Forwarded-For address that is not itself a trusted proxy. "
+        "Empty: the header is ignored.",
+    )
+    workers: int = Field(
+        default=1, ge=1, le=64,
+        description="Server processes sharing the port (each with its own store connection and dispatcher).",
+    )
     connections: dict[ConnectionName, Connection] = Field(
         default_factory=_default_connections,
         description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
@@ -269,6 +290,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Where events are forwarded, as [subscriptions.NAME] tables (NAME is the subscription id); "
         "upserted at start. More can be added through the API.",
+    )
+    auto_migrate: bool = Field(
+        default=True, description="Apply pending database migrations when serve starts; false: refuse to start "
+        "on an outdated schema until `smshook migrate` has run (serve --no-migrate).",
     )
     forwarding: bool = Field(default=True, description="Run the dispatcher that delivers events to subscriptions.")
     forwarding_schedule: list[Annotated[float, Field(ge=0)]] = Field(
@@ -285,6 +310,24 @@ class Settings(BaseSettings):
     )
     forwarding_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds between looks for due deliveries when idle."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that opens `/metrics` (at least 16 characters), for a Prometheus scraper that "
+        "should not hold the API token; `api_token` opens it too. Neither set: `/metrics` is open.",
+    )
+    metrics_public: bool = Field(default=False, description="Serve `/metrics` to anyone, without a token.")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        default="info", description="Least severe log messages shown (`critical`, `error`, `warning`, `info`, "
+        "`debug`, `trace`); `info` includes one access line per hook request (`warning` leaves them out).",
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines on stderr: `text`, or `json` (one object per line: `ts`, `level`, "
+        "`logger`, `msg` and fields such as `connection`, `outcome`, `latency_ms`, `request_id`).",
+    )
+    log_phone_numbers: bool = Field(
+        default=False, description="Show phone numbers in logs in full (default: only their first digits, "
+        "e.g. `4477009*****`).",
     )
 
     @classmethod
@@ -304,6 +347,20 @@ class Settings(BaseSettings):
             InitSettingsSource(settings_cls, _file_values.get() or {}),
         )
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _trusted_proxies(cls, value: Any) -> list[Network]:
+        if isinstance(value, str):  # SMSHOOK_TRUSTED_PROXIES / --trusted-proxies: "a, b" or a JSON list
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    raise ValueError("not a valid JSON list (or give comma-separated addresses)") from None
+            else:
+                value = [part for part in text.split(",") if part.strip()]
+        return parse_networks(value)
+
     @field_validator("database")
     @classmethod
     def _database(cls, value: str) -> str:
@@ -319,10 +376,15 @@ class Settings(BaseSettings):
         what = f"scheme {scheme!r}" if scheme else "value (not a URL)"
         raise ValueError(f"unsupported database {what}: use sqlite:///PATH or postgresql://USER@HOST/DB")
 
-    @field_validator("api_token")
+    @field_validator("api_token", "metrics_token")
     @classmethod
     def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value)
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         for key, value in super().__repr_args__():
