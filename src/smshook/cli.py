@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -19,6 +19,10 @@ from smshook.errors import ConfigError
 from smshook.settings import Settings, check_exposure, load_settings, reference_markdown
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    from smshook.storage import Store
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -195,17 +199,16 @@ def to_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _store_call(config_file: Path | None, database: str | None, call: Callable[[Any], Any]) -> Any:
-    """Open the configured store (no server needed: SQLite is shared safely), run ``call``, close."""
+def with_store(settings: Settings, call: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the configured store (no server needed: SQLite is shared safely between processes), run
+    ``call``, close it (also on Ctrl-C); a store or value error ends the command with its message."""
     import asyncio
 
     from smshook.errors import StoreError
     from smshook.storage import make_store
 
-    settings, _ = _load(config_file, database=database)
-
-    async def run() -> Any:
-        store = make_store(settings.database)
+    async def run() -> T:
+        store = make_store(settings.database, auto_migrate=settings.auto_migrate)
         await store.open()
         try:
             return await call(store)
@@ -216,6 +219,10 @@ def _store_call(config_file: Path | None, database: str | None, call: Callable[[
         return asyncio.run(run())
     except (ConfigError, StoreError, ValueError) as exc:
         _fail(str(exc))
+
+
+def _store_call(config_file: Path | None, database: str | None, call: Callable[[Store], Awaitable[T]]) -> T:
+    return with_store(_load(config_file, database=database)[0], call)
 
 
 def _utc(value: str | None, name: str) -> str | None:

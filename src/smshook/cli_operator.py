@@ -12,19 +12,17 @@ import contextlib
 import json
 import os
 import stat
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import click
 
-from smshook.cli import _fail, _utc, base_url, config_option
+from smshook.cli import _fail, _utc, base_url, config_option, with_store
 from smshook.errors import ConfigError, StoreError
 from smshook.settings import Settings, check_exposure, is_loopback, load_settings
 from smshook.storage import EventQuery, Store, make_store
-
-T = TypeVar("T")
 
 database_option = click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
@@ -34,23 +32,6 @@ def _settings(config_file: Path | None, database: str | None) -> Settings:
     try:
         return load_settings(config_file, database=database)
     except ConfigError as exc:
-        _fail(str(exc))
-
-
-def _with_store(settings: Settings, call: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the configured store, run ``call``, close it (also on Ctrl-C)."""
-
-    async def run() -> T:
-        store = make_store(settings.database, auto_migrate=settings.auto_migrate)
-        await store.open()
-        try:
-            return await call(store)
-        finally:
-            await store.close()
-
-    try:
-        return asyncio.run(run())
-    except (ConfigError, StoreError) as exc:
         _fail(str(exc))
 
 
@@ -167,7 +148,7 @@ def events(config_file: Path | None, database: str | None, connection: str | Non
         _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, limit,
                        phone=_phone(phone))
-    rows = _with_store(_settings(config_file, database), lambda s: s.events(query))
+    rows = with_store(_settings(config_file, database), lambda s: s.events(query))
     for row in rows:
         click.echo(_dump(row) if as_json else event_line(row))
 
@@ -238,7 +219,7 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
 
     settings = _settings(config_file, database)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the store was closed on the way out
-        _with_store(settings, lambda s: follow(
+        with_store(settings, lambda s: follow(
             s, emit, connection=connection, event_type=event_type, phone=number, backlog=lines, interval=interval,
             max_events=max_events, seconds=timeout,
             started=lambda: click.echo("following new events (Ctrl-C stops)", err=True)))
@@ -255,7 +236,7 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
 @json_option
 def status(config_file: Path | None, database: str | None, connection: str, message_id: str, as_json: bool) -> None:
     """A sent message's current status and timeline, late and conflicting events marked (exit 1: unknown)."""
-    found = _with_store(_settings(config_file, database), lambda s: s.message(connection, message_id))
+    found = with_store(_settings(config_file, database), lambda s: s.message(connection, message_id))
     if found is None:
         click.echo(f"error: no events for message {message_id!r} on connection {connection!r}", err=True)
         raise SystemExit(1)
@@ -315,7 +296,7 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
                 results.append({"id": qid, "reprocessed": False, "status": exc.status, "error": str(exc)})
         return results
 
-    results = _with_store(settings, run)
+    results = with_store(settings, run)
     for r in results:
         if as_json:
             click.echo(_dump(r))
@@ -369,7 +350,7 @@ def stats(config_file: Path | None, database: str | None, window: str, connectio
 
     settings = _settings(config_file, database)
     configured = {name: conn.provider for name, conn in settings.connections.items()}
-    data = _with_store(settings, lambda s: statistics.collect(s, window, connection, configured))
+    data = with_store(settings, lambda s: statistics.collect(s, window, connection, configured))
     if as_json:
         click.echo(_dump(data))
         return

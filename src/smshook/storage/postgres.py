@@ -46,8 +46,10 @@ from smshook.storage import schema
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
 from smshook.storage.sqlite import (
     DELIVERY_COLUMNS,
+    DELIVERY_STATES_SQL,
     EVENT_COLUMNS,
     SUBSCRIPTION_COLUMNS,
+    SUBSCRIPTION_STATS_SQL,
     delivery_id,
     delivery_view,
     event_row,
@@ -56,6 +58,7 @@ from smshook.storage.sqlite import (
     raw_row,
     request_view,
     subscription_from_row,
+    subscription_stats,
     ts_iso,
 )
 
@@ -790,27 +793,7 @@ class PostgresStore(Store):
 
     async def subscription_stats(self) -> dict[str, dict[str, Any]]:
         async def run(c: Conn) -> dict[str, dict[str, Any]]:
-            out: dict[str, dict[str, Any]] = {}
-            for sub_id, successes, failures, last_error, last_error_at, last_success_at in await c.fetch(
-                    "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"):
-                out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
-                               "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
-                               "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
-            for sub_id, state, count, due in await c.fetch(
-                    "SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
-                    "GROUP BY subscription_id, state"):
-                stats = out.get(sub_id)
-                if stats is None:
-                    continue
-                if state == "pending":
-                    stats["backlog"] += count
-                    stats["next_attempt_at"] = ts_iso(due)
-                elif state == "delivering":
-                    stats["backlog"] += count
-                    stats["in_flight"] = count
-                else:
-                    stats[state] = count
-            return out
+            return subscription_stats(await c.fetch(SUBSCRIPTION_STATS_SQL), await c.fetch(DELIVERY_STATES_SQL))
 
         return await self._read(run)
 

@@ -150,6 +150,35 @@ def ts_iso(value: float | None) -> str | None:
     return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
 
 
+SUBSCRIPTION_STATS_SQL = "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"
+DELIVERY_STATES_SQL = ("SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
+                       "GROUP BY subscription_id, state")
+
+
+def subscription_stats(subscriptions: Iterable[Any],
+                       states: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """Per subscription: its counters (rows of ``SUBSCRIPTION_STATS_SQL``) and its deliveries by state
+    (rows of ``DELIVERY_STATES_SQL``) as the API shows them; the same for every backend."""
+    out: dict[str, dict[str, Any]] = {}
+    for sub_id, successes, failures, last_error, last_error_at, last_success_at in subscriptions:
+        out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
+                       "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
+                       "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
+    for sub_id, state, count, due in states:
+        stats = out.get(sub_id)
+        if stats is None:
+            continue
+        if state == "pending":
+            stats["backlog"] += count
+            stats["next_attempt_at"] = ts_iso(due)
+        elif state == "delivering":
+            stats["backlog"] += count
+            stats["in_flight"] = count
+        else:
+            stats[state] = count
+    return out
+
+
 def subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
         id=row[0], kind=row[1], target=row[2], stream=row[3], secrets=tuple(orjson.loads(row[4])),
@@ -899,30 +928,8 @@ class SQLiteStore(Store):
         return await self._read(run)
 
     async def subscription_stats(self) -> dict[str, dict[str, Any]]:
-        def run(c: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-            out: dict[str, dict[str, Any]] = {}
-            for sub_id, successes, failures, last_error, last_error_at, last_success_at in c.execute(
-                    "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"):
-                out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
-                               "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
-                               "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
-            for sub_id, state, count, due in c.execute(
-                    "SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
-                    "GROUP BY subscription_id, state"):
-                stats = out.get(sub_id)
-                if stats is None:
-                    continue
-                if state == "pending":
-                    stats["backlog"] += count
-                    stats["next_attempt_at"] = ts_iso(due)
-                elif state == "delivering":
-                    stats["backlog"] += count
-                    stats["in_flight"] = count
-                else:
-                    stats[state] = count
-            return out
-
-        return await self._read(run)
+        return await self._read(lambda c: subscription_stats(c.execute(SUBSCRIPTION_STATS_SQL),
+                                                             c.execute(DELIVERY_STATES_SQL).fetchall()))
 
     async def next_due(self) -> float | None:
         def run(c: sqlite3.Connection) -> float | None:
