@@ -613,7 +613,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report)
     print(f"bench: wrote {out / (stem + '.md')} and {out / (stem + '.json')}")
     simulated = all(r["check"] == "ok" for r in meta.get("realistic", []))
-    return 0 if all(r.passed for r in runs) and simulated else 1
+    # The typical receiver's own failures (SQLite "database is locked" under load) are a finding, not ours.
+    return 0 if all(r.passed for r in runs if r.target.startswith("smshook")) and simulated else 1
 
 
 if __name__ == "__main__":
