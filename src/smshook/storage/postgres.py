@@ -41,7 +41,7 @@ from smshook import stats
 from smshook.errors import StoreError
 from smshook.events import Event, iso
 from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
-from smshook.status import FINAL, MessageState, advance
+from smshook.status import MessageState, advance
 from smshook.storage import schema
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
 from smshook.storage.sqlite import (
@@ -53,6 +53,7 @@ from smshook.storage.sqlite import (
     delivery_id,
     delivery_view,
     event_row,
+    message_view,
     public_event,
     quarantine_digest,
     raw_row,
@@ -664,18 +665,7 @@ class PostgresStore(Store):
             rows = await c.fetch(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = $1 "
                 "AND (message_id = $2 OR reply_to = $2) ORDER BY id", connection, message_id)
-            if state is None and not rows:
-                return None
-            return {
-                "connection": connection,
-                "message_id": message_id,
-                "status": state[0] if state else None,
-                "final": bool(state and state[0] in FINAL),
-                "conflict": bool(state and state[2]),
-                "updated_at": state[3] if state else None,
-                "events": [public_event(tuple(r)) for r in rows],
-                "effects": {r[0]: r[-1] for r in rows if r[-1] is not None},
-            }
+            return message_view(connection, message_id, state, rows)
 
         return await self._read(run)
 

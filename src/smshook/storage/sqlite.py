@@ -146,6 +146,24 @@ def delivery_id(subscription_id: str, event_id: str) -> str:
     return f"msg_{digest}"
 
 
+def message_view(connection: str, message_id: str, state: Any,
+                 rows: Sequence[Any]) -> dict[str, Any] | None:
+    """A message as the API shows it: its ``messages`` row (status, occurred_at, conflict, updated_at)
+    and its events (``EVENT_COLUMNS`` + ``effect``), oldest first; None when smshook knows neither."""
+    if state is None and not rows:
+        return None
+    return {
+        "connection": connection,
+        "message_id": message_id,
+        "status": state[0] if state else None,
+        "final": bool(state and state[0] in FINAL),
+        "conflict": bool(state and state[2]),
+        "updated_at": state[3] if state else None,
+        "events": [public_event(tuple(r)) for r in rows],
+        "effects": {r[0]: r[-1] for r in rows if r[-1] is not None},
+    }
+
+
 def ts_iso(value: float | None) -> str | None:
     return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
 
@@ -765,18 +783,7 @@ class SQLiteStore(Store):
             rows = c.execute(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = ? "
                 "AND (message_id = ? OR reply_to = ?) ORDER BY id", (connection, message_id, message_id)).fetchall()
-            if state is None and not rows:
-                return None
-            return {
-                "connection": connection,
-                "message_id": message_id,
-                "status": state[0] if state else None,
-                "final": bool(state and state[0] in FINAL),
-                "conflict": bool(state and state[2]),
-                "updated_at": state[3] if state else None,
-                "events": [public_event(r) for r in rows],
-                "effects": {r[0]: r[-1] for r in rows if r[-1] is not None},
-            }
+            return message_view(connection, message_id, state, rows)
 
         return await self._read(run)
 
