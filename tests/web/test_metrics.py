@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from tests.web.test_hooks import CSOFT, BrokenStore
 
 API = "api-token-0123456789"
 METRICS = "metrics-token-0123456789"
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "x.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 def client(app: SmshookApp) -> httpx.AsyncClient:

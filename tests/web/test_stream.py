@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import orjson
 import pytest
@@ -13,14 +12,6 @@ import pytest
 from smshook.storage.sqlite import SQLiteStore
 from smshook.web.stream import Feed
 from tests.storage.test_store import raw, status
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "feed.db")
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def frames(stream: AsyncIterator[bytes], n: int) -> list[tuple[int, dict[str, object]]]:

@@ -21,6 +21,7 @@ lease expires (the dispatcher died mid-flight) it is claimable again. On Postgre
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,17 @@ class Store(abc.ABC):
     # Observer of the writer, for metrics: called after each group commit with the number of writes it
     # carried and its duration in seconds (fsync included), from the writer's thread. Must not block.
     on_commit: Callable[[int, float], None] | None = None
+    # How many group commits the writer made and how many jobs they carried (tests read them).
+    commits = 0
+    committed_jobs = 0
+
+    def _committed(self, jobs: int, seconds: float) -> None:
+        """The writer's bookkeeping after each group commit: counters, then the observer."""
+        self.commits += 1
+        self.committed_jobs += jobs
+        if self.on_commit is not None:
+            with contextlib.suppress(Exception):  # an observer's bug must not stop the writer
+                self.on_commit(jobs, seconds)
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -25,7 +25,6 @@ Many instances on one database:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import time
 import zlib
@@ -283,9 +282,6 @@ class PostgresStore(Store):
         self._queue: asyncio.Queue[Any] | None = None
         self._writer_task: asyncio.Task[None] | None = None
         self._closed = True
-        # Observability: how many jobs each commit carried.
-        self.commits = 0
-        self.committed_jobs = 0
 
     # -- lifecycle --------------------------------------------------------------------------------
     def _where(self) -> str:
@@ -410,11 +406,7 @@ class PostgresStore(Store):
             except Exception as exc:  # the transaction did not commit: nothing of any job was stored
                 error = StoreError(f"commit failed: {exc}")
                 return [(None, error) for _ in jobs]
-        self.commits += 1
-        self.committed_jobs += len(jobs)
-        if self.on_commit is not None:
-            with contextlib.suppress(Exception):  # an observer's bug must not stop the writer
-                self.on_commit(len(jobs), time.perf_counter() - started)
+        self._committed(len(jobs), time.perf_counter() - started)
         return results
 
     async def _transaction(self, jobs: list[_Job], isolated: bool) -> list[tuple[Any, BaseException | None]]:

@@ -406,9 +406,6 @@ class SQLiteStore(Store):
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
         self._closed = True
-        # Observability: how many jobs each commit carried, and how long commits take.
-        self.commits = 0
-        self.committed_jobs = 0
         self._wal_pages = 0  # the WAL's size in pages, as the checkpointer last saw it
         # Subscriptions as the writer sees them (only the writer thread replaces these).
         self._subscriptions: dict[str, Subscription] = {}
@@ -651,11 +648,7 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
             error = StoreError(f"commit failed: {exc}")
             return [(None, error) for _ in jobs]
-        self.commits += 1
-        self.committed_jobs += len(jobs)
-        if self.on_commit is not None:
-            with contextlib.suppress(Exception):  # an observer's bug must not stop the writer
-                self.on_commit(len(jobs), time.perf_counter() - started)
+        self._committed(len(jobs), time.perf_counter() - started)
         return results
 
     def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job], *,
