@@ -144,8 +144,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     fake_app = types.ModuleType("smshook.app")
 
-    def create_app(settings: Settings) -> object:
-        seen["settings"] = settings
+    def create_app(settings: Settings, *, server: bool = False) -> object:
+        seen["settings"], seen["server"] = settings, server
         return "the-app"
 
     fake_app.create_app = create_app  # type: ignore[attr-defined]
@@ -166,6 +166,7 @@ def test_serve_banner_and_uvicorn_arguments(config: Path, started: dict[str, Any
     assert "'shop' is unauthenticated" not in err and "'alerts' is unauthenticated" not in err
     assert "WARNING: the API is open" in err
     assert started["app"] == "the-app" and started["settings"].port == 9100
+    assert started["server"] is True  # the app owns the process: it tunes the collector
     assert started["host"] == "127.0.0.1" and started["port"] == 9100
     assert started["loop"] == "uvloop" and started["http"] == "httptools"
     assert started["lifespan"] == "on" and started["access_log"] is False

@@ -136,7 +136,7 @@ def serve(
     if settings.workers == 1:
         from smshook.app import create_app
 
-        uvicorn.run(create_app(settings), **options)
+        uvicorn.run(create_app(settings, server=True), **options)
         return
     from smshook.app import WORKER_SETTINGS, prepare_store, settings_json
     from smshook.errors import StoreError
