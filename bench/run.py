@@ -3,8 +3,8 @@
     python3 bench/run.py                 # full run: 10 s per workload and target, results in bench/results/
     python3 bench/run.py --quick         # 1 s each, smshook and the ceiling only, results in a temp dir
 
-For every workload (csoft, bulkgate, webcom, mix) and target (noop, typical, smshook, smshook-pg) it
-starts the server on a free loopback port with a fresh SQLite file (smshook-pg: a fresh database in a
+For every workload (csoft, bulkgate, webcom, mix) and target (noop, handoff, floor, typical, smshook,
+smshook-pg) it starts the server on a free loopback port with a fresh SQLite file (smshook-pg: a fresh database in a
 throwaway PostgreSQL cluster the command starts, with fsync on), drives it with wrk (64 connections),
 stops it, reads its peak RSS and, for the storing targets, counts what the database holds. See
 bench/README.md for what is measured and how the counts are made exact.
@@ -42,7 +42,8 @@ BENCH = ROOT / "bench"
 LUA = BENCH / "lua"
 RESULTS = BENCH / "results"
 WORKLOADS = ("csoft", "bulkgate", "webcom", "mix")
-TARGETS = ("noop", "typical", "smshook", "smshook-pg")
+TARGETS = ("noop", "handoff", "floor", "typical", "smshook", "smshook-pg")
+STORES_NOTHING = ("noop", "handoff")
 EVENTS_PER_REQUEST = {"csoft": 1, "bulkgate": 100, "webcom": 50, "mix": 1}
 
 # The targets (2-core machine, load generator on the same machine).
@@ -176,6 +177,10 @@ class Server:
                     self.database_url or f"sqlite:///{self.database}", "--log-level", "warning"]
         elif self.target == "noop":
             argv = [python, str(BENCH / "noop.py"), "--port", str(self.port)]
+        elif self.target == "handoff":
+            argv = [python, str(BENCH / "floor.py"), "--port", str(self.port), "--store", "none"]
+        elif self.target == "floor":
+            argv = [python, str(BENCH / "floor.py"), "--port", str(self.port), "--database", str(self.database)]
         else:
             argv = [python, str(BENCH / "typical.py"), "--port", str(self.port), "--database", str(self.database)]
         if profile is not None:
@@ -352,7 +357,7 @@ def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.
     per = EVENTS_PER_REQUEST[workload]
     if run.seconds > 0:
         run.requests_per_s = run.ok / run.seconds
-    if target == "noop":
+    if target in STORES_NOTHING:
         run.events_per_s = run.requests_per_s * per  # acknowledged, nothing stored
     else:
         check_storage(run, server.database_url or server.database, per)
@@ -512,19 +517,29 @@ def markdown(meta: dict[str, Any], runs: list[Run], targets: list[dict[str, Any]
             f"{r.p99_ms:.2f} | {r.p999_ms:.2f} | {fmt(r.peak_rss_mb, '.0f')} | {cpu:.0%} | {r.non_2xx} | {stored} | "
             f"{r.check} |")
     lines += ["", "events/s: stored events for smshook and typical (counted in the SQLite file after the server "
-              "stopped), acknowledged events for noop. server CPU: the server process's CPU time over the run, "
+              "stopped; floor: its rows), acknowledged events for noop and handoff. "
+              "server CPU: the server process's CPU time over the run, "
               "100 % = one core.", "", "## Side by side (same run)", "",
-              "| workload | smshook / ceiling req/s | smshook / typical req/s | smshook-pg / smshook req/s |",
-              "|---|--:|--:|--:|"]
+              "| workload | smshook / ceiling req/s | smshook / typical req/s | smshook-pg / smshook req/s | "
+              "handoff / ceiling | floor / ceiling | smshook / floor |",
+              "|---|--:|--:|--:|--:|--:|--:|"]
     for w in WORKLOADS:
         s, n, t = find(runs, w, "smshook"), find(runs, w, "noop"), find(runs, w, "typical")
-        pg = find(runs, w, "smshook-pg")
+        pg, h, f = find(runs, w, "smshook-pg"), find(runs, w, "handoff"), find(runs, w, "floor")
         if s is None:
             continue
-        a = ratio(s.requests_per_s, n.requests_per_s) if n else None
+
+        def share(a: Run | None, b: Run | None) -> str:
+            return fmt(ratio(a.requests_per_s, b.requests_per_s) if a and b else None, ".0%")
+
         b = ratio(s.requests_per_s, t.requests_per_s) if t else None
-        c = ratio(pg.requests_per_s, s.requests_per_s) if pg else None
-        lines.append(f"| {w} | {fmt(a, '.0%')} | {'-' if b is None else f'{b:.2f}x'} | {fmt(c, '.0%')} |")
+        lines.append(f"| {w} | {share(s, n)} | {'-' if b is None else f'{b:.2f}x'} | {share(pg, s)} | "
+                     f"{share(h, n)} | {share(f, n)} | {share(s, f)} |")
+    lines += ["", "handoff and floor ([`floor.py`](../floor.py)): the ceiling's raw ASGI app on uvicorn, answering "
+              "only once a writer thread says so (group commit); handoff stores nothing, floor stores each event "
+              "(one INSERT OR IGNORE row with a unique key, SQLite WAL, synchronous=FULL) and does nothing else. "
+              "The floor is the price of the stack and of answering after the fsync; smshook / floor is the "
+              "price of everything smshook does beyond it."]
     if meta.get("realistic"):
         lines += ["", "## Realistic traffic (`smshook simulate`, correctness only)", "",
                   "| provider | callbacks | retries | unique events | stored events | callbacks/s (client) | check |",
