@@ -13,8 +13,8 @@ It does nothing else: no routing but the benchmark's paths, no validation, no pr
 raw request kept, no status roll-up, no ids. Its events are cut out of the benchmark's own bodies with
 the cheapest split that works for them (a BulkGate JSON array into its items with orjson, a Webcom
 XML document at each ``</state>``, anything else is one event) and its key is the BLAKE2b of the
-event's bytes. With ``--store none`` the writer thread answers at once: the cost of handing requests
-to another thread and back, with no disk at all.
+event's bytes. With ``--store none`` nothing is cut out and the writer thread answers at once: the
+cost of handing requests to another thread and back, with no disk at all.
 
 Whatever smshook does beyond this is smshook's own cost; what this floor costs is the price of the
 stack (uvicorn, asyncio, Python's sqlite3) and of the guarantee (answer after the fsync'd commit).
@@ -110,7 +110,7 @@ def make_app(database: str | None) -> Callable[[Message, Any, Any], Awaitable[No
         if scope["method"] == "POST":
             if not writer:
                 writer.append(Writer(database))
-            await writer[0].store(events_of(scope["path"], body))
+            await writer[0].store(events_of(scope["path"], body) if database is not None else [body])
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         await send({"type": "http.response.body", "body": b"OK"})
 
