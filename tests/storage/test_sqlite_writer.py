@@ -1,10 +1,13 @@
 """The SQLite writer's fast path: a batch's rows are planned in Python and written together (one
 multi-row INSERT per table); when that fails the batch is redone job by job so that only the culprit
-fails; WAL checkpoints run off the commit path and the WAL still starts over."""
+fails; WAL checkpoints run off the commit path and the WAL still starts over; processes sharing the
+file take turns through a lock file."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 from pathlib import Path
 
@@ -137,5 +140,23 @@ def test_null_and_blob_parameters_are_stored_unchanged(tmp_path: Path) -> None:
 
 async def test_a_new_database_is_readable_by_its_owner_only(store: SQLiteStore) -> None:
     await store.append(raw(), [inbound("HELLO")])
-    for name in ("smshook.db", "smshook.db-wal"):
+    for name in ("smshook.db", "smshook.db-wal", "smshook.db-lock"):
         assert (Path(store.path).parent / name).stat().st_mode & 0o777 == 0o600, name
+
+
+async def test_a_store_waits_for_its_turn_then_commits_what_queued_meanwhile(store: SQLiteStore) -> None:
+    """Processes on one file take turns through the lock file (serve --workers N, the CLI)."""
+    other = os.open(store.path + "-lock", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)  # another process's turn
+    try:
+        commits = store.commits
+        pending = [asyncio.ensure_future(store.append(raw(), [status(f"t{i}", "sent")])) for i in range(50)]
+        await asyncio.sleep(0.3)
+        assert not any(p.done() for p in pending) and store.commits == commits
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    results = await asyncio.wait_for(asyncio.gather(*pending), 10)
+    assert all(r.new == (True,) for r in results)
+    assert store.commits == commits + 1  # all 50 in the batch that had waited for the turn
+    assert count(store, "events") == 50
