@@ -163,6 +163,7 @@ class Server:
     workdir: Path
     port: int = 0
     database_url: str | None = None  # smshook-pg: its fresh PostgreSQL database
+    serve_args: tuple[str, ...] = ()  # smshook, smshook-pg: --serve-args
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
 
@@ -174,7 +175,7 @@ class Server:
         python = sys.executable
         if self.target.startswith("smshook"):
             argv = [python, "-m", "smshook", "serve", "--port", str(self.port), "--database",
-                    self.database_url or f"sqlite:///{self.database}", "--log-level", "warning"]
+                    self.database_url or f"sqlite:///{self.database}", "--log-level", "warning", *self.serve_args]
         elif self.target == "noop":
             argv = [python, str(BENCH / "noop.py"), "--port", str(self.port)]
         elif self.target == "handoff":
@@ -223,15 +224,28 @@ class Server:
                 return int(kids[0])
         return pid
 
+    def processes(self) -> list[int]:
+        """The server's process and its descendants (``--serve-args "--workers 2"``: the workers)."""
+        found, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError, ValueError):
+                todo += [int(kid) for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return found
+
     def peak_rss_mb(self) -> float | None:
-        return proc_status_kb(self.pid, "VmHWM") / 1024 if proc_status_kb(self.pid, "VmHWM") else None
+        """Peak RSS, summed over the server's processes (one, unless it runs workers)."""
+        kb = sum(proc_status_kb(pid, "VmHWM") for pid in self.processes())
+        return kb / 1024 if kb else None
 
     def cpu_seconds(self) -> float:
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self.processes():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -330,7 +344,7 @@ def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.
             profile_dir: Path | None, cluster: Any = None) -> Run:
     rundir = workdir / f"{workload}-{target}"
     rundir.mkdir(parents=True)
-    server = Server(target, rundir)
+    server = Server(target, rundir, serve_args=tuple(args.serve_args.split()) if target.startswith("smshook") else ())
     if target == "smshook-pg":
         server.database_url = cluster.create_database("bench")
     profile = None
@@ -570,6 +584,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=int, default=10, help="wrk --timeout in seconds")
     p.add_argument("--simulate", type=int, default=None,
                    help="callbacks per provider for the simulate check [300; --quick 30; 0: off]")
+    p.add_argument("--serve-args", default="",
+                   help='more arguments for smshook serve, e.g. "--workers 2" (CPU and RSS then add up the workers)')
     p.add_argument("--out", type=Path, default=None, help="folder for <date>.md and .json [bench/results]")
     p.add_argument("--profile", action="store_true",
                    help="record smshook under py-spy (speedscope files beside the results; slows it down)")
