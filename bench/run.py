@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -315,6 +316,8 @@ class Run:
     max_ms: float = 0.0
     peak_rss_mb: float | None = None
     server_cpu_s: float = 0.0
+    cpu_us_per_request: float | None = None  # the server's CPU time per acknowledged request
+    loadgen_cpu_s: float = 0.0  # wrk's own CPU time, from start to end
     expected_events: int | None = None
     stored_events: int | None = None
     stored_requests: int | None = None
@@ -352,9 +355,11 @@ def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.
         profile = profile_dir / f"profile-{workload}.speedscope.json"
     with running(server, profile):
         cpu_before = server.cpu_seconds()
+        wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the servers are not reaped meanwhile
         data, _ = wrk_run(wrk, workload, server.port, args.duration, args.grace, args.connections, args.threads,
                           args.timeout)
         cpu = server.cpu_seconds() - cpu_before
+        wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         rss = server.peak_rss_mb()
     run = Run(workload, target, profile=str(profile) if profile else None)
     run.seconds = float(data["phase_seconds"])
@@ -368,6 +373,8 @@ def measure(wrk: str, workload: str, target: str, workdir: Path, args: argparse.
     run.p999_ms, run.max_ms = lat["p999"] / 1000, lat["max"] / 1000
     run.peak_rss_mb = rss
     run.server_cpu_s = cpu
+    run.cpu_us_per_request = cpu / run.ok * 1e6 if run.ok else None
+    run.loadgen_cpu_s = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
     per = EVENTS_PER_REQUEST[workload]
     if run.seconds > 0:
         run.requests_per_s = run.ok / run.seconds
@@ -520,20 +527,23 @@ def markdown(meta: dict[str, Any], runs: list[Run], targets: list[dict[str, Any]
         "## Results",
         "",
         "| workload | target | req/s | events/s | p50 ms | p99 ms | p99.9 ms | peak RSS MB | server CPU | "
-        "non-2xx | stored events / expected | check |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "CPU µs/req | wrk CPU | non-2xx | stored events / expected | check |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in runs:
         cpu = r.server_cpu_s / r.seconds if r.seconds else 0
+        wrk_cpu = r.loadgen_cpu_s / r.seconds if r.seconds else 0
         stored = "-" if r.stored_events is None else f"{r.stored_events:,} / {r.expected_events:,}"
         lines.append(
             f"| {r.workload} | {r.target} | {r.requests_per_s:,.0f} | {r.events_per_s:,.0f} | {r.p50_ms:.2f} | "
-            f"{r.p99_ms:.2f} | {r.p999_ms:.2f} | {fmt(r.peak_rss_mb, '.0f')} | {cpu:.0%} | {r.non_2xx} | {stored} | "
+            f"{r.p99_ms:.2f} | {r.p999_ms:.2f} | {fmt(r.peak_rss_mb, '.0f')} | {cpu:.0%} | "
+            f"{fmt(r.cpu_us_per_request, ',.0f')} | {wrk_cpu:.0%} | {r.non_2xx} | {stored} | "
             f"{r.check} |")
     lines += ["", "events/s: stored events for smshook and typical (counted in the SQLite file after the server "
               "stopped; floor: its rows), acknowledged events for noop and handoff. "
               "server CPU: the server process's CPU time over the run, "
-              "100 % = one core.", "", "## Side by side (same run)", "",
+              "100 % = one core; CPU µs/req: that time per acknowledged request; wrk CPU: the load generator's CPU "
+              "time (start-up included) over the same phase.", "", "## Side by side (same run)", "",
               "| workload | smshook / ceiling req/s | smshook / typical req/s | smshook-pg / smshook req/s | "
               "handoff / ceiling | floor / ceiling | smshook / floor |",
               "|---|--:|--:|--:|--:|--:|--:|"]
