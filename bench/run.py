@@ -501,8 +501,11 @@ def machine() -> dict[str, Any]:
         cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                     if ln.startswith("model name")), "")
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout.splitlines()
-    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+    commit = subprocess.run(["git", "-C", str(ROOT), "describe", "--always"], capture_output=True,
                             text=True, check=False).stdout.strip()
+    changed = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                              ":(exclude)bench/results"], capture_output=True, text=True, check=False).stdout
+    commit += "-dirty" if changed.strip() else ""  # earlier results being replaced do not count
     return {"cpus": os.cpu_count(), "cpu": cpu, "kernel": platform.release(), "python": platform.python_version(),
             "wrk": wrk_version[0].split(" [")[0] if wrk_version else "", "smshook_commit": commit}
 
