@@ -14,7 +14,7 @@ from smshook.forwarding.model import Outcome, Subscription
 from smshook.storage import EventQuery, Store
 from tests.forwarding.conftest import SECRET
 from tests.storage.conftest import same_database
-from tests.storage.test_store import raw, status
+from tests.storage.test_store import inbound, raw, status
 
 INSTANCES = 3
 
@@ -115,3 +115,19 @@ async def test_postgresql_going_away_fails_writes_cleanly_and_the_store_recovers
             await store.close()
     finally:
         await asyncio.to_thread(cluster.stop)
+
+
+async def test_the_same_inbound_messages_in_opposite_orders_at_two_instances(store: Store, others: list[Store]) -> None:
+    """Inbound events have no message to lock: their keys must still be taken in one order everywhere,
+    or two instances inserting the same ones in opposite orders wait for each other (a deadlock)."""
+    rounds, size = 24, 40
+    calls = []
+    for r in range(rounds):
+        batch = [inbound(f"HELLO {r}-{i}") for i in range(size)]
+        calls += [store.append(raw(), batch), others[0].append(raw(), batch[::-1])]
+    results = await asyncio.gather(*calls)
+    assert all(len(r.new) == size for r in results)  # every call answered, none failed
+    for r in range(rounds):
+        first, second = results[2 * r].new, results[2 * r + 1].new[::-1]
+        assert all(a != b for a, b in zip(first, second, strict=True))  # each event stored by exactly one
+    assert len(await store.events(EventQuery(limit=1000))) == rounds * size
