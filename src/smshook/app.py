@@ -80,7 +80,8 @@ class SmshookApp:
         self.store.on_commit = self.metrics.on_commit
         self.metrics_endpoint = MetricsEndpoint(self.metrics, self.store, metrics_tokens(settings))
         self.hooks = HookApp(connections_from(settings), self.store, max_body=settings.max_body_bytes,
-                             trusted_proxies=tuple(settings.trusted_proxies), metrics=self.metrics)
+                             trusted_proxies=tuple(settings.trusted_proxies), metrics=self.metrics,
+                             on_queued=self._wake_dispatcher)
         self.dispatcher: Dispatcher | None = None
         self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections)
 

@@ -87,6 +87,25 @@ keywords = ["STOP"]
         assert client.post(f"{api}/replay", json={}).status_code == 400
 
 
+def test_a_stored_callback_wakes_the_dispatcher_without_waiting_for_its_poll(
+        server_factory: type[Server], receiver: Receiver, tmp_path: Path) -> None:
+    config = tmp_path / "smshook.toml"
+    config.write_text(f"""
+forwarding_poll_interval = 60
+[subscriptions.all]
+url = "{receiver.url}/ok"
+secret = "{SECRET}"
+""")
+    server = server_factory(config=config).start()
+    time.sleep(0.5)  # the dispatcher's first look found nothing: it now sleeps for its poll interval
+    started = time.monotonic()
+    with httpx.Client(timeout=10) as client:
+        assert client.post(f"{server.url}/hooks/csoft", content=sms("STOP")).status_code == 200
+    [row] = receiver.wait_for(lambda rows: len(rows) >= 1, timeout=20)
+    assert time.monotonic() - started < 20  # woken by the commit that queued it, not by the 60 s poll
+    assert Webhook(SECRET).verify(row["body"], row["headers"])["data"]["keyword"] == "STOP"
+
+
 def test_sigkill_mid_flight_delivers_everything_at_least_once(server_factory: type[Server], receiver: Receiver,
                                                               tmp_path: Path) -> None:
     config = tmp_path / "smshook.toml"

@@ -51,9 +51,11 @@ class RawRecord:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    """``new[i]`` tells whether ``events[i]`` was stored (True) or already known (False)."""
+    """``new[i]`` tells whether ``events[i]`` was stored (True) or already known (False); ``queued``:
+    how many deliveries to subscriptions the same transaction queued (the dispatcher can start now)."""
 
     new: tuple[bool, ...]
+    queued: int = 0
 
     @property
     def new_count(self) -> int:

@@ -511,12 +511,14 @@ class PostgresStore(Store):
         results: list[tuple[Any, BaseException | None]] = []
         raw_rows, deliveries, now = [], [], time.time()
         for raw, events, flags in plans:
-            result = AppendResult(tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True)))
+            new = tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True))
+            queued = [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
+                       e.message_id, now, now, now)
+                      for e, stored in zip(events, new, strict=True) if stored
+                      for m in batch.matchers if m.matches(e)]
+            result = AppendResult(new, len(queued))
             raw_rows.append(raw_row(raw, result.new_count, result.duplicates))
-            deliveries += [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
-                            e.message_id, now, now, now)
-                           for e, new in zip(events, result.new, strict=True) if new
-                           for m in batch.matchers if m.matches(e)]
+            deliveries += queued
             results.append((result, None))
         if changed:
             await batch.conn.executemany(UPSERT_MESSAGE, [(c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
@@ -556,15 +558,15 @@ class PostgresStore(Store):
                 (c, m), s = change
                 await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
                 batch.states[(c, m)] = s
+        queued = []
         if batch.matchers and stored:  # the transactional outbox: queued in the same transaction
             now = time.time()
-            await conn.executemany(INSERT_DELIVERY, [
-                (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                 event.message_id, now, now, now)
-                for event in stored for m in batch.matchers if m.matches(event)
-            ])
+            queued = [(delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
+                       event.message_id, now, now, now)
+                      for event in stored for m in batch.matchers if m.matches(event)]
+            await conn.executemany(INSERT_DELIVERY, queued)
         batch.known |= seen
-        return AppendResult(tuple(flags))
+        return AppendResult(tuple(flags), len(queued))
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         events = [nul_free(e) for e in events]

@@ -568,7 +568,7 @@ class SQLiteStore(Store):
                 for m in matchers if m.matches(event)
             ]
         batch.add(_Rows(rows, deliveries, changed, fresh))
-        return AppendResult(tuple(flags))
+        return AppendResult(tuple(flags), len(deliveries))
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         def run(batch: _Batch) -> AppendResult | LookupError | ValueError:

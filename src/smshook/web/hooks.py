@@ -171,8 +171,10 @@ class Exchange:
 
 class HookApp:
     def __init__(self, connections: dict[str, Connection], store: Store, *, max_body: int = 1 << 20,
-                 trusted_proxies: tuple[Network, ...] = (), metrics: Metrics | None = None) -> None:
+                 trusted_proxies: tuple[Network, ...] = (), metrics: Metrics | None = None,
+                 on_queued: Callable[[], None] | None = None) -> None:
         self.connections = connections
+        self.on_queued = on_queued  # called when a request's commit queued deliveries (wakes the dispatcher)
         self.store = store
         self.max_body = max_body
         self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies else None
@@ -280,6 +282,8 @@ class HookApp:
             log.error("store could not commit a request to %s: %s", connection.name, exc)
             return provider.acknowledge(request, Outcome(events, stored=False)), "store_unavailable"
         meters.stored(events, result.new)
+        if result.queued and self.on_queued is not None:
+            self.on_queued()
         ex.events = new = result.new_count
         ex.duplicates = duplicates = len(result.new) - new
         outcome = Outcome(events, True, new, duplicates)
