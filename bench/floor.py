@@ -76,23 +76,35 @@ class Writer:
                     batch.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
+            error: Exception | None = None
             if conn is not None:
-                params: list[bytes] = []
-                for events, _ in batch:
-                    for event in events:
-                        params += (blake2b(event, digest_size=16).digest(), event)
-                conn.execute("BEGIN")
-                for at in range(0, len(params), 32_000):  # SQLite's limit: 32766 variables per statement
-                    chunk = params[at:at + 32_000]
-                    rows = ", ".join([ROW] * (len(chunk) // 2))
-                    conn.execute(f"INSERT OR IGNORE INTO events (key, body) VALUES {rows}", chunk)
-                conn.execute("COMMIT")
-            self.loop.call_soon_threadsafe(_settle, [future for _, future in batch])
+                try:
+                    self.write(conn, [event for events, _ in batch for event in events])
+                except Exception as exc:  # not stored: these requests get a 500, nothing hangs
+                    error = exc
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+            self.loop.call_soon_threadsafe(_settle, [future for _, future in batch], error)
+
+    @staticmethod
+    def write(conn: sqlite3.Connection, events: list[bytes]) -> None:
+        params: list[bytes] = []
+        for event in events:
+            params += (blake2b(event, digest_size=16).digest(), event)
+        conn.execute("BEGIN")
+        for at in range(0, len(params), 32_000):  # SQLite's limit: 32766 variables per statement
+            chunk = params[at:at + 32_000]
+            rows = ", ".join([ROW] * (len(chunk) // 2))
+            conn.execute(f"INSERT OR IGNORE INTO events (key, body) VALUES {rows}", chunk)
+        conn.execute("COMMIT")
 
 
-def _settle(futures: list[asyncio.Future[None]]) -> None:
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
     for future in futures:
-        future.set_result(None)
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
 
 
 def make_app(database: str | None) -> Callable[[Message, Any, Any], Awaitable[None]]:
