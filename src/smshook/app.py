@@ -18,12 +18,10 @@ from pydantic import SecretStr
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
 from smshook.metrics import Metrics
-from smshook.providers import get as get_provider
-from smshook.providers.base import ConnectionInfo
 from smshook.settings import Settings
 from smshook.storage import Store, make_store
 from smshook.web.api import build_api
-from smshook.web.hooks import PREFIX, Connection, HookApp, Receive, Scope, Send
+from smshook.web.hooks import PREFIX, HookApp, Receive, Scope, Send, connections_from
 from smshook.web.metrics import PATH as METRICS_PATH
 from smshook.web.metrics import MetricsEndpoint, metrics_tokens
 from smshook.web.stream import close_on_exit_signals
@@ -47,25 +45,6 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def connections_from(settings: Settings) -> dict[str, Connection]:
-    out: dict[str, Connection] = {}
-    for name, conf in settings.connections.items():
-        provider = get_provider(conf.provider)
-        options: dict[str, Any] = {}
-        if conf.username is not None:
-            options["username"] = conf.username
-        if conf.pin is not None:
-            options["pin"] = conf.pin.get_secret_value()
-        out[name] = Connection(
-            name=name,
-            provider=provider,
-            info=ConnectionInfo(name, provider.slug, options, conf.timezone),
-            token=conf.token.get_secret_value() if conf.token else None,
-            allow_ips=tuple(conf.allow_ips),
-        )
-    return out
 
 
 class SmshookApp:

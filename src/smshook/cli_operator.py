@@ -44,20 +44,13 @@ def _dump(data: Any) -> str:
 
 def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]:
     """Per connection: the URL to give the provider (with its token), methods and protection."""
-    from smshook.providers import get as get_provider
+    from smshook.web.hooks import connections_from
 
     rows = []
-    for name, conn in settings.connections.items():
-        provider = get_provider(conn.provider)
-        token = conn.token.get_secret_value() if conn.token else None
-        protection = [kind for kind, on in (("token", token is not None), ("allow_ips", bool(conn.allow_ips)),
-                                            ("credentials", conn.username is not None and conn.pin is not None)) if on]
-        rows.append({
-            "connection": name, "provider": provider.slug, "provider_name": provider.name,
-            "url": f"{public_url}/hooks/{name}" + (f"/{token}" if token else ""),
-            "methods": sorted(provider.methods), "authenticated": conn.authenticated, "protection": protection,
-            "allow_ips": [str(net) for net in conn.allow_ips], "docs_url": provider.docs_url or None,
-        })
+    for conn in connections_from(settings).values():
+        row = conn.describe()
+        row["url"] = public_url + row.pop("path").replace("<token>", conn.token or "")
+        rows.append(row)
     return rows
 
 
@@ -277,9 +270,9 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
     """Run quarantined requests through their connection's current adapter again and store the events.
 
     Entries stay in the quarantine, marked re-processed; exit 1 when any could not be processed."""
-    from smshook.app import connections_from
     from smshook.reprocess import ReprocessError
     from smshook.reprocess import reprocess as run_one
+    from smshook.web.hooks import connections_from
 
     if bool(ids) == every:
         _fail("give quarantine ids, or --all")

@@ -166,9 +166,8 @@ def test_reprocess_stores_what_a_newer_adapter_reads(tmp_path: Path, monkeypatch
     """Requests quarantined by an adapter that rejected csoft's code -3 go through today's adapter."""
     import asyncio
 
-    from smshook.app import connections_from
     from smshook.settings import load_settings
-    from smshook.web.hooks import parse_events
+    from smshook.web.hooks import connections_from, parse_events
 
     db = tmp_path / "q.db"
     real = Csoft.parse

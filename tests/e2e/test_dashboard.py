@@ -114,6 +114,10 @@ def test_token_prompt_and_live_feed(page: Any, server: Server) -> None:
     page.locator(".state.live").wait_for()
     assert page.evaluate("sessionStorage.getItem('smshook.token')") == TOKEN
     page.get_by_text("No events yet").wait_for()
+    # The connection picker offers the configured connections (GET /v1/connections), events or not.
+    page.wait_for_function("document.querySelectorAll('#conns option').length === 5")
+    assert sorted(page.eval_on_selector_all("#conns option", "os => os.map(o => o.value)")) == [
+        "bulkgate", "cdyne", "csoft", "spryng", "webcom"]
 
     csoft(server, "309B9A1A", "0", 11)  # arrives while the page is open
     row = page.locator("table.events tbody tr", has_text="309B9A1A")

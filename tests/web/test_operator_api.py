@@ -148,3 +148,32 @@ async def test_reprocess_after_an_adapter_fix(client: httpx.AsyncClient, monkeyp
     missing = await client.post("/v1/quarantine/0190d8d0-0000-7000-8000-000000000000/reprocess")
     assert missing.status_code == 404 and "no quarantine entry" in missing.json()["error"]
     assert len((await client.get("/v1/events", params={"message_id": "q1"})).json()["data"]) == 2
+
+
+# -- connections ------------------------------------------------------------------------------------
+
+
+async def test_connections_are_listed_without_their_secrets(tmp_path: Path) -> None:
+    token, pin = "t0ken-" + "x" * 20, "4321"
+    settings = load_settings(database=f"sqlite:///{tmp_path / 'c.db'}", connections={
+        "shop": {"provider": "csoft", "token": token, "username": "shop", "pin": pin,
+                 "allow_ips": ["203.0.113.0/24"]},
+        "open": {"provider": "bulkgate"},
+    })
+    app = SmshookApp(settings)
+    await app.store.open()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+            r = await c.get("/v1/connections")
+    finally:
+        await app.store.close()
+    assert r.status_code == 200 and token not in r.text and pin not in r.text
+    assert r.json()["data"] == [
+        {"connection": "open", "provider": "bulkgate", "provider_name": "BulkGate", "path": "/hooks/open",
+         "methods": ["GET", "POST"], "authenticated": False, "protection": [], "allow_ips": [],
+         "docs_url": "https://help.bulkgate.com/docs/en/http-api-bulk-delivery-confirmations-and-incoming-sms.html"},
+        {"connection": "shop", "provider": "csoft", "provider_name": "Connection Software",
+         "path": "/hooks/shop/<token>", "methods": ["POST"], "authenticated": True,
+         "protection": ["token", "allow_ips", "credentials"], "allow_ips": ["203.0.113.0/24"],
+         "docs_url": "https://www.csoft.co.uk/support/delivery-receipts"},
+    ]

@@ -157,6 +157,14 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         poke()  # its events may be due for forwarding
         return result
 
+    @v1.get("/connections", summary=(
+        "The configured connections: name, provider, hook path, HTTP methods and how each is protected "
+        "(its URL token is never shown: `smshook connections` prints the full URLs)"))
+    async def list_connections() -> dict[str, Any]:
+        """``{"data": [{"connection", "provider", "provider_name", "path", "methods", "protection",
+        "allow_ips", "docs_url"}]}``, by name; ``path`` ends in ``/<token>`` where the URL carries one."""
+        return {"data": [c.describe() for _, c in sorted(configured.items())]}
+
     @v1.get("/stats", summary=(
         "Delivery statistics of the sent messages first seen in the window: per connection the status "
         "counts, funnel (sent, delivered, failed by failure_class, pending), delivery_rate, median "

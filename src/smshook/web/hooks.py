@@ -23,13 +23,17 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smshook.errors import AuthError, InvalidRequest, ProviderError, StoreError
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
+from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
 from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
+
+if TYPE_CHECKING:
+    from smshook.settings import Settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,6 +58,20 @@ class Connection:
     token: str | None = None
     allow_ips: tuple[Network, ...] = ()
 
+    def describe(self) -> dict[str, Any]:
+        """How providers reach this connection and how it is protected, never its secrets (``path`` ends
+        in ``/<token>`` where the URL carries one): ``GET /v1/connections`` and ``smshook connections``."""
+        provider, options = self.provider, self.info.options
+        credentials = "username" in options and "pin" in options
+        protection = [kind for kind, on in (("token", self.token is not None), ("allow_ips", bool(self.allow_ips)),
+                                            ("credentials", credentials)) if on]
+        restricted = any(net.prefixlen > 0 for net in self.allow_ips)  # 0.0.0.0/0 keeps nobody out
+        return {"connection": self.name, "provider": provider.slug, "provider_name": provider.name,
+                "path": f"{PREFIX}{self.name}" + ("/<token>" if self.token is not None else ""),
+                "methods": sorted(provider.methods),
+                "authenticated": self.token is not None or restricted or credentials, "protection": protection,
+                "allow_ips": [str(net) for net in self.allow_ips], "docs_url": provider.docs_url or None}
+
     def allows(self, address: str | None) -> bool:
         if not self.allow_ips:
             return True
@@ -64,6 +82,26 @@ class Connection:
         except ValueError:
             return False
         return any(ip in net for net in self.allow_ips)
+
+
+def connections_from(settings: Settings) -> dict[str, Connection]:
+    """The configured connections, ready for the request path (and for describing them)."""
+    out: dict[str, Connection] = {}
+    for name, conf in settings.connections.items():
+        provider = get_provider(conf.provider)
+        options: dict[str, Any] = {}
+        if conf.username is not None:
+            options["username"] = conf.username
+        if conf.pin is not None:
+            options["pin"] = conf.pin.get_secret_value()
+        out[name] = Connection(
+            name=name,
+            provider=provider,
+            info=ConnectionInfo(name, provider.slug, options, conf.timezone),
+            token=conf.token.get_secret_value() if conf.token else None,
+            allow_ips=tuple(conf.allow_ips),
+        )
+    return out
 
 
 class AdapterFailure(InvalidRequest):

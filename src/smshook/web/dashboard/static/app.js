@@ -49,12 +49,12 @@ function lookupLink(conn, id) {
   return h("a", { href: `#/lookup/message/${encodeURIComponent(conn)}/${encodeURIComponent(id)}` }, id);
 }
 
-// Known connection names, for the pickers (from the week's statistics and what the page has seen).
+// Known connection names, for the pickers (the configured ones and what the page has seen).
 const connections = new Set();
 async function loadConnections() {
   try {
-    const stats = await api(`/v1/stats${query({ window: "week" })}`);
-    for (const c of stats.connections) connections.add(c.connection);
+    const configured = await api("/v1/connections");
+    for (const c of configured.data) connections.add(c.connection);
   } catch (err) {
     if (err.status === 401) throw err;
   }
