@@ -57,19 +57,17 @@ class Connection:
     info: ConnectionInfo
     token: str | None = None
     allow_ips: tuple[Network, ...] = ()
+    authenticated: bool = False  # whether a stranger is kept out: the setting's own rule (ConnectionConf)
 
     def describe(self) -> dict[str, Any]:
         """How providers reach this connection and how it is protected, never its secrets (``path`` ends
         in ``/<token>`` where the URL carries one): ``GET /v1/connections`` and ``smshook connections``."""
         provider, options = self.provider, self.info.options
-        credentials = "username" in options and "pin" in options
         protection = [kind for kind, on in (("token", self.token is not None), ("allow_ips", bool(self.allow_ips)),
-                                            ("credentials", credentials)) if on]
-        restricted = any(net.prefixlen > 0 for net in self.allow_ips)  # 0.0.0.0/0 keeps nobody out
+                                            ("credentials", "username" in options and "pin" in options)) if on]
         return {"connection": self.name, "provider": provider.slug, "provider_name": provider.name,
                 "path": f"{PREFIX}{self.name}" + ("/<token>" if self.token is not None else ""),
-                "methods": sorted(provider.methods),
-                "authenticated": self.token is not None or restricted or credentials, "protection": protection,
+                "methods": sorted(provider.methods), "authenticated": self.authenticated, "protection": protection,
                 "allow_ips": [str(net) for net in self.allow_ips], "docs_url": provider.docs_url or None}
 
     def allows(self, address: str | None) -> bool:
@@ -88,19 +86,9 @@ def connections_from(settings: Settings) -> dict[str, Connection]:
     """The configured connections, ready for the request path (and for describing them)."""
     out: dict[str, Connection] = {}
     for name, conf in settings.connections.items():
-        provider = get_provider(conf.provider)
-        options: dict[str, Any] = {}
-        if conf.username is not None:
-            options["username"] = conf.username
-        if conf.pin is not None:
-            options["pin"] = conf.pin.get_secret_value()
-        out[name] = Connection(
-            name=name,
-            provider=provider,
-            info=ConnectionInfo(name, provider.slug, options, conf.timezone),
-            token=conf.token.get_secret_value() if conf.token else None,
-            allow_ips=tuple(conf.allow_ips),
-        )
+        spec = conf.spec(name)
+        out[name] = Connection(name=name, provider=get_provider(conf.provider), info=spec.info, token=spec.token,
+                               allow_ips=spec.allow_ips, authenticated=spec.authenticated)
     return out
 
 
