@@ -1,8 +1,8 @@
 """The benchmark's smoke run (``bench/run.py --quick``): it finishes, and every count matches.
 
 Correctness only, no timing: smshook, the no-op ceiling and the floor (``bench/floor.py``), one second
-of load per workload. For
-each smshook run the SQLite file must hold exactly the acknowledged events minus the duplicates.
+of load per workload. For each smshook run the SQLite file must hold exactly the acknowledged events
+minus the duplicates.
 Skipped (with the reason) only when wrk is missing and cannot be installed.
 """
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from smshook.app import SmshookApp
 from smshook.storage.sqlite import SQLiteStore
 
 
@@ -17,3 +20,14 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await s.open()
     yield s
     await s.close()
+
+
+@contextlib.asynccontextmanager
+async def app_client(app: SmshookApp) -> AsyncIterator[httpx.AsyncClient]:
+    """An in-process client of ``app``, with the app's store opened first and closed afterwards."""
+    await app.store.open()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+            yield client
+    finally:
+        await app.store.close()

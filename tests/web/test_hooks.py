@@ -15,6 +15,7 @@ from smshook.events import Event
 from smshook.settings import load_settings
 from smshook.storage import AppendResult, RawRecord
 from smshook.storage.sqlite import SQLiteStore
+from tests.web.conftest import app_client
 
 
 class BrokenStore(SQLiteStore):
@@ -29,22 +30,14 @@ class BrokenStore(SQLiteStore):
 
 @pytest.fixture
 async def broken(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    store = BrokenStore(tmp_path / "x.db")
-    await store.open()
-    app = SmshookApp(load_settings(), store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as client:
+    async with app_client(SmshookApp(load_settings(), BrokenStore(tmp_path / "x.db"))) as client:
         yield client
-    await store.close()
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    store = SQLiteStore(tmp_path / "x.db")
-    await store.open()
-    app = SmshookApp(load_settings(max_body_bytes=1000), store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    async with app_client(SmshookApp(load_settings(max_body_bytes=1000), SQLiteStore(tmp_path / "x.db"))) as c:
         yield c
-    await store.close()
 
 
 CSOFT = (b"Username=NULL&PIN=NULL&SendTo=447700912345&Timestamp1=2005-07-26T14:11:00Z"

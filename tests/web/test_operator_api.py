@@ -16,18 +16,15 @@ from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.providers.csoft import Csoft
 from smshook.settings import load_settings
 from smshook.storage.sqlite import SQLiteStore
+from tests.web.conftest import app_client
 
 pytestmark = pytest.mark.usefixtures("clean_env")
 
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    store = SQLiteStore(tmp_path / "x.db")
-    await store.open()
-    app = SmshookApp(load_settings(), store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+    async with app_client(SmshookApp(load_settings(), SQLiteStore(tmp_path / "x.db"))) as c:
         yield c
-    await store.close()
 
 
 def receipt(message_id: str, report: str, to: str = "447700912345", when: str = "") -> bytes:
@@ -160,13 +157,8 @@ async def test_connections_are_listed_without_their_secrets(tmp_path: Path) -> N
                  "allow_ips": ["203.0.113.0/24"]},
         "open": {"provider": "bulkgate"},
     })
-    app = SmshookApp(settings)
-    await app.store.open()
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
-            r = await c.get("/v1/connections")
-    finally:
-        await app.store.close()
+    async with app_client(SmshookApp(settings)) as c:
+        r = await c.get("/v1/connections")
     assert r.status_code == 200 and token not in r.text and pin not in r.text
     assert r.json()["data"] == [
         {"connection": "open", "provider": "bulkgate", "provider_name": "BulkGate", "path": "/hooks/open",
