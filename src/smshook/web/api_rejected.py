@@ -1,6 +1,8 @@
-"""``GET /v1/rejected``: the rejected-requests log (:mod:`smshook.rejected`), newest first."""
+"""``GET /v1/rejected``: the rejected-requests log (:mod:`smshook.rejected`), newest first.
 
-from __future__ import annotations
+(No ``from __future__ import annotations``: FastAPI reads the annotations, which use a local.)
+"""
+
 
 from typing import Annotated, Any
 
