@@ -21,10 +21,10 @@ import binascii
 import hmac
 from typing import Any
 
-from smshook.errors import AuthError, InvalidRequest
+from smshook.errors import InvalidRequest, ProviderError, SignatureError
 from smshook.events import Event, FailureClass, iso
 from smshook.providers import formats, jsonbody
-from smshook.providers.base import ConnectionInfo, Provider, RawRequest
+from smshook.providers.base import ConnectionInfo, Option, Provider, RawRequest, Response
 
 # status.name values whose unified status differs from their group's (inferred from the names)
 NAME_STATUSES: dict[str, str] = {
@@ -35,24 +35,21 @@ NAME_STATUSES: dict[str, str] = {
 FAILED = frozenset({"undelivered", "expired", "rejected", "failed"})
 
 
-class CredentialsFailure(AuthError):
-    """The request's basic-auth credentials do not match the connection's."""
-
-
 def check_basic_auth(authorization: str, user: str, password: str) -> None:
     """``Authorization: Basic base64(user:password)`` must name exactly this user and password
-    (compared in constant time); raises :class:`CredentialsFailure`."""
+    (compared in constant time); raises :class:`~smshook.errors.SignatureError` (reason
+    ``missing`` or ``credentials``)."""
     scheme, _, encoded = authorization.strip().partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise CredentialsFailure("missing HTTP basic-auth credentials (put basic_user:basic_password in the "
-                                 "URL given to Infobip)")
+        raise SignatureError("missing HTTP basic-auth credentials (put basic_user:basic_password in the URL given "
+                             "to Infobip)", reason="missing")
     try:
         given = base64.b64decode(encoded.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise CredentialsFailure("Authorization header is not valid Base64") from None
+        raise SignatureError("Authorization header is not valid Base64", reason="credentials") from None
     expected = f"{user}:{password}".encode()
     if not hmac.compare_digest(given, expected):
-        raise CredentialsFailure("basic-auth user or password does not match this connection")
+        raise SignatureError("basic-auth user or password does not match this connection", reason="credentials")
 
 
 class Infobip(Provider):
@@ -61,6 +58,12 @@ class Infobip(Provider):
     docs_url = ("https://www.infobip.com/docs/api/channels/sms/sms-messaging/logs-and-status-reports/"
                 "receive-outbound-sms-message-report")
     methods = frozenset({"POST"})
+    options = (
+        Option("basic_user", doc="HTTP basic-auth user Infobip sends (written in the URL you give Infobip); "
+                                 "with basic_password, checked on every callback."),
+        Option("basic_password", secret=True, doc="HTTP basic-auth password, with basic_user."),
+    )
+    auth_kind = "credentials"
     # status.groupName (or groupId) -> unified status
     statuses = {
         "PENDING": ("sent", None),  # forwarded (e.g. to the operator), delivery not confirmed
@@ -74,6 +77,25 @@ class Infobip(Provider):
         "4": ("expired", None),
         "5": ("rejected", None),
     }
+
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return bool(connection.options.get("basic_user")) and bool(connection.options.get("basic_password"))
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
+        user, password = connection.options.get("basic_user"), connection.options.get("basic_password")
+        if user is None and password is None:
+            return
+        if not user or not password:
+            raise SignatureError("this connection sets only one of basic_user and basic_password: set both",
+                                 reason="credentials")
+        check_basic_auth(request.header("authorization"), str(user), str(password))
+
+    def reject(self, request: RawRequest, error: ProviderError) -> Response:
+        response = super().reject(request, error)
+        if isinstance(error, SignatureError):  # ask for credentials, as HTTP clients expect
+            return Response(response.status, response.body, response.content_type,
+                            (("www-authenticate", 'Basic realm="smshook"'),))
+        return response
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         data = jsonbody.load(request.body)

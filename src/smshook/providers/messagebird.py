@@ -29,10 +29,10 @@ from urllib.parse import parse_qsl
 
 import jwt
 
-from smshook.errors import AuthError, InvalidRequest
+from smshook.errors import InvalidRequest, SignatureError
 from smshook.events import Event, FailureClass, iso
 from smshook.providers import formats
-from smshook.providers.base import ConnectionInfo, Provider, RawRequest
+from smshook.providers.base import ConnectionInfo, Option, Provider, RawRequest
 
 HEADER = "messagebird-signature-jwt"
 ALGORITHMS = ["HS256", "HS384", "HS512"]
@@ -50,15 +50,11 @@ REASON_CLASSES: dict[str, FailureClass] = {
 }
 
 
-class SignatureFailure(AuthError):
-    """The request's JWT does not hold for this URL and body."""
-
-
 def check_signature(key: str, token: str | None, url: str, body: bytes, now: float) -> dict[str, Any]:
     """MessageBird's ``RequestValidator`` rules, with ``now`` as the clock; returns the claims or
-    raises :class:`SignatureFailure` naming what failed."""
+    raises :class:`~smshook.errors.SignatureError` naming what failed."""
     if not token:
-        raise SignatureFailure("missing header MessageBird-Signature-JWT: the request is not signed")
+        raise SignatureError("missing header MessageBird-Signature-JWT: the request is not signed", reason="missing")
     try:
         claims: dict[str, Any] = jwt.decode(
             token.strip(), key, algorithms=ALGORITHMS, issuer="MessageBird",
@@ -66,31 +62,31 @@ def check_signature(key: str, token: str | None, url: str, body: bytes, now: flo
                      "verify_iat": False},
         )
     except jwt.InvalidAlgorithmError:
-        raise SignatureFailure("JWT algorithm is not HS256, HS384 or HS512") from None
+        raise SignatureError("JWT algorithm is not HS256, HS384 or HS512") from None
     except jwt.InvalidSignatureError:
-        raise SignatureFailure("JWT signature does not match (wrong signing_key?)") from None
+        raise SignatureError("JWT signature does not match (wrong signing_key?)") from None
     except jwt.InvalidTokenError as exc:
-        raise SignatureFailure(f"JWT refused: {exc}") from None
+        raise SignatureError(f"JWT refused: {exc}") from None
     nbf, exp = claims["nbf"], claims["exp"]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (nbf, exp)):
-        raise SignatureFailure("JWT nbf/exp are not numbers")
+        raise SignatureError("JWT nbf/exp are not numbers")
     if nbf > now + LEEWAY:
-        raise SignatureFailure(f"JWT is not valid yet (nbf is {nbf - now:.0f} s ahead): a clock off?")
+        raise SignatureError(f"JWT is not valid yet (nbf is {nbf - now:.0f} s ahead): a clock off?", reason="stale")
     if exp <= now - LEEWAY:
-        raise SignatureFailure(f"JWT expired {now - exp:.0f} s ago: a replay, or a clock off")
+        raise SignatureError(f"JWT expired {now - exp:.0f} s ago: a replay, or a clock off", reason="stale")
     url_hash = claims.get("url_hash")
     if not isinstance(url_hash, str) or not hmac.compare_digest(
             url_hash.encode(), hashlib.sha256(url.encode()).hexdigest().encode()):
-        raise SignatureFailure("JWT url_hash does not match the URL called (is public_url exactly the URL "
+        raise SignatureError("JWT url_hash does not match the URL called (is public_url exactly the URL "
                                "configured at MessageBird?)")
     payload_hash = claims.get("payload_hash")
     if body and not payload_hash:
-        raise SignatureFailure("JWT has no payload_hash but the request has a body")
+        raise SignatureError("JWT has no payload_hash but the request has a body")
     if not body and payload_hash:
-        raise SignatureFailure("JWT has a payload_hash but the request has no body")
+        raise SignatureError("JWT has a payload_hash but the request has no body")
     if body and not (isinstance(payload_hash, str) and hmac.compare_digest(
             payload_hash.encode(), hashlib.sha256(body).hexdigest().encode())):
-        raise SignatureFailure("JWT payload_hash does not match the body")
+        raise SignatureError("JWT payload_hash does not match the body")
     return claims
 
 
@@ -108,6 +104,11 @@ class MessageBird(Provider):
     name = "MessageBird"
     docs_url = "https://docs.bird.com/connectivity-platform/advanced-functionalities/receiving-delivery-reports-dlrs"
     methods = frozenset({"GET", "POST"})
+    options = (
+        Option("signing_key", secret=True,
+               doc="MessageBird's signing key (Developers: API access, Signing key; not the API key); set: every "
+                   "callback needs a valid MessageBird-Signature-JWT for the URL called (see public_url)."),
+    )
     statuses = {
         "scheduled": ("pending", None),
         "sent": ("sent", None),
@@ -116,6 +117,15 @@ class MessageBird(Provider):
         "expired": ("expired", "temporary"),
         "delivery_failed": ("undelivered", None),  # class from statusErrorCode / statusReason
     }
+
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return bool(connection.options.get("signing_key"))
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
+        key = connection.options.get("signing_key")
+        if key:
+            check_signature(str(key), request.header(HEADER) or None, request.url, request.body,
+                            request.now().timestamp())
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         fields = formats.form_fields(request)

@@ -30,10 +30,10 @@ import hashlib
 import hmac
 from typing import Any
 
-from smshook.errors import AuthError, InvalidRequest
+from smshook.errors import InvalidRequest, SignatureError
 from smshook.events import Event, FailureClass, iso
 from smshook.providers import formats, jsonbody
-from smshook.providers.base import ConnectionInfo, Provider, RawRequest
+from smshook.providers.base import ConnectionInfo, Option, Provider, RawRequest
 
 SIGNATURE = "x-sinch-webhook-signature"
 NONCE = "x-sinch-webhook-signature-nonce"
@@ -69,10 +69,6 @@ CODE_CLASSES: dict[str, FailureClass] = {
 FAILED = frozenset({"undelivered", "expired", "rejected", "failed"})
 
 
-class SignatureFailure(AuthError):
-    """The request's HMAC signature or timestamp does not hold."""
-
-
 def signature(secret: str, body: bytes, nonce: str, timestamp: str, algorithm: str = "HmacSHA256") -> str:
     """``x-sinch-webhook-signature`` of a request (Sinch's scheme; the simulator signs with it)."""
     digest = ALGORITHMS.get(algorithm.lower())
@@ -82,27 +78,29 @@ def signature(secret: str, body: bytes, nonce: str, timestamp: str, algorithm: s
     return base64.b64encode(hmac.new(secret.encode(), signed, digest).digest()).decode("ascii")
 
 
-def check_signature(secret: str, headers: RawRequest, now: float, *, window: float = WINDOW) -> None:
-    """Sinch's HMAC check on a raw request; raises :class:`SignatureFailure` naming what failed."""
-    given = headers.header(SIGNATURE).strip()
-    nonce = headers.header(NONCE)
-    stamp = headers.header(TIMESTAMP).strip()
+def check_signature(secret: str, request: RawRequest, now: float, *, window: float = WINDOW) -> None:
+    """Sinch's HMAC check on a raw request; raises :class:`~smshook.errors.SignatureError` naming
+    what failed."""
+    given = request.header(SIGNATURE).strip()
+    nonce = request.header(NONCE)
+    stamp = request.header(TIMESTAMP).strip()
     if not given:
-        raise SignatureFailure(f"missing header {SIGNATURE}: the request is not signed (or signing is off)")
+        raise SignatureError(f"missing header {SIGNATURE}: the request is not signed (is signing on at Sinch?)",
+                             reason="missing")
     if not nonce or not stamp:
-        raise SignatureFailure(f"missing header {NONCE if not nonce else TIMESTAMP}")
-    algorithm = headers.header(ALGORITHM).strip() or "HmacSHA256"
+        raise SignatureError(f"missing header {NONCE if not nonce else TIMESTAMP}", reason="missing")
+    algorithm = request.header(ALGORITHM).strip() or "HmacSHA256"
     if algorithm.lower() not in ALGORITHMS:
-        raise SignatureFailure(f"{ALGORITHM} {algorithm[:32]!r} is not HmacSHA256 or HmacSHA512")
+        raise SignatureError(f"{ALGORITHM} {algorithm[:32]!r} is not HmacSHA256 or HmacSHA512")
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
-        raise SignatureFailure(f"header {TIMESTAMP} {stamp[:24]!r} is not a Unix time")
+        raise SignatureError(f"header {TIMESTAMP} {stamp[:24]!r} is not a Unix time")
     skew = now - int(stamp)
     if abs(skew) > window:
-        raise SignatureFailure(f"{TIMESTAMP} is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'} "
-                               f"(allowed: {window:.0f} s): a replay, or a clock off")
-    expected = signature(secret, headers.body, nonce, stamp, algorithm)
+        raise SignatureError(f"{TIMESTAMP} is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'} "
+                             f"(allowed: {window:.0f} s): a replay, or a clock off", reason="stale")
+    expected = signature(secret, request.body, nonce, stamp, algorithm)
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise SignatureFailure("HMAC signature does not match (wrong webhook_secret, or the body was changed)")
+        raise SignatureError("HMAC signature does not match (wrong webhook_secret, or the body was changed)")
 
 
 class Sinch(Provider):
@@ -110,6 +108,11 @@ class Sinch(Provider):
     name = "Sinch"
     docs_url = "https://developers.sinch.com/docs/sms/api-reference/sms/tag/Webhooks/"
     methods = frozenset({"POST"})
+    options = (
+        Option("webhook_secret", secret=True,
+               doc="The HMAC secret Sinch signs callbacks with (x-sinch-webhook-signature); set: every callback "
+                   "must be signed, its timestamp within 300 s."),
+    )
     # lower-cased status -> (unified, class when the code does not tell)
     statuses = {
         "queued": ("pending", None),
@@ -123,6 +126,14 @@ class Sinch(Provider):
         "expired": ("expired", None),
         "unknown": ("unknown", None),
     }
+
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return bool(connection.options.get("webhook_secret"))
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
+        secret = connection.options.get("webhook_secret")
+        if secret:
+            check_signature(str(secret), request, request.now().timestamp())
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         data = jsonbody.load(request.body)

@@ -19,15 +19,16 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from smshook.errors import AuthError, InvalidRequest
+from smshook.errors import InvalidRequest, SignatureError
 from smshook.events import Event, FailureClass, iso
 from smshook.providers import formats, jsonbody
-from smshook.providers.base import ConnectionInfo, Provider, RawRequest
+from smshook.providers.base import ConnectionInfo, Option, Provider, RawRequest
 
 SIGNATURE = "telnyx-signature-ed25519"
 TIMESTAMP = "telnyx-timestamp"
@@ -56,10 +57,7 @@ ERROR_CLASSES: dict[str, FailureClass] = {
 OPT_OUT_CODES = frozenset({"40300"})
 
 
-class SignatureFailure(AuthError):
-    """The request's Ed25519 signature or timestamp does not hold."""
-
-
+@lru_cache(maxsize=64)
 def public_key(value: str) -> Ed25519PublicKey:
     """The account's public key from its Base64 form (32 bytes); ``ValueError`` when it is not one."""
     try:
@@ -75,28 +73,33 @@ def check_signature(key: Ed25519PublicKey, timestamp: str | None, signature: str
                     now: float, *, window: float = WINDOW) -> None:
     """Telnyx's check: ``signature`` (Base64, 64 bytes) is the Ed25519 signature of
     ``timestamp|body`` and ``timestamp`` (Unix seconds) is within ``window`` seconds of ``now``.
-    Raises :class:`SignatureFailure` naming what failed."""
+    Raises :class:`~smshook.errors.SignatureError` naming what failed."""
     if not signature or not timestamp:
         missing = SIGNATURE if not signature else TIMESTAMP
-        raise SignatureFailure(f"missing header {missing}: the request is not signed by Telnyx")
+        raise SignatureError(f"missing header {missing}: the request is not signed by Telnyx", reason="missing")
     stamp = timestamp.strip()
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
-        raise SignatureFailure(f"header {TIMESTAMP} {stamp[:24]!r} is not a Unix time")
+        raise SignatureError(f"header {TIMESTAMP} {stamp[:24]!r} is not a Unix time")
     skew = now - int(stamp)
     if abs(skew) > window:
-        raise SignatureFailure(f"{TIMESTAMP} is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'} "
-                               f"(allowed: {window:.0f} s): a replay, or a clock off")
+        raise SignatureError(f"{TIMESTAMP} is {abs(skew):.0f} s {'old' if skew > 0 else 'in the future'} "
+                             f"(allowed: {window:.0f} s): a replay, or a clock off", reason="stale")
     try:
         raw = base64.b64decode(signature.strip(), validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureFailure(f"header {SIGNATURE} is not Base64") from None
+        raise SignatureError(f"header {SIGNATURE} is not Base64") from None
     if len(raw) != 64:
-        raise SignatureFailure(f"header {SIGNATURE} is {len(raw)} bytes, not an Ed25519 signature (64)")
+        raise SignatureError(f"header {SIGNATURE} is {len(raw)} bytes, not an Ed25519 signature (64)")
     try:
         key.verify(raw, stamp.encode() + b"|" + body)
     except InvalidSignature:
-        raise SignatureFailure("Ed25519 signature does not match the body and timestamp (wrong public_key, "
-                               "or the body was changed on the way)") from None
+        raise SignatureError("Ed25519 signature does not match the body and timestamp (wrong public_key, "
+                             "or the body was changed on the way)") from None
+
+
+def _check_public_key(value: str) -> str:
+    public_key(value)
+    return value.strip()
 
 
 class Telnyx(Provider):
@@ -104,6 +107,11 @@ class Telnyx(Provider):
     name = "Telnyx"
     docs_url = "https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks"
     methods = frozenset({"POST"})
+    options = (
+        Option("public_key", check=_check_public_key,
+               doc="Telnyx's Base64 Ed25519 public key (Mission Control: Keys & Credentials, Public Key); "
+                   "set: every callback must carry a valid telnyx-signature-ed25519 no older than 300 s."),
+    )
     statuses = {
         "queued": ("pending", None),
         "sending": ("pending", None),
@@ -114,6 +122,16 @@ class Telnyx(Provider):
         "expired": ("expired", "temporary"),
         "delivery_unconfirmed": ("unknown", None),  # final for Telnyx, not for us: a later final counts
     }
+
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return bool(connection.options.get("public_key"))
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
+        key = connection.options.get("public_key")
+        if not key:
+            return
+        check_signature(public_key(str(key)), request.header(TIMESTAMP) or None, request.header(SIGNATURE) or None,
+                        request.body, request.now().timestamp())
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         root = jsonbody.load(request.body)
