@@ -91,4 +91,4 @@ def messagebird_sign(request: Request, url: str, connection: Mapping[str, str], 
 
 PROFILE = Profile(messagebird_message, messagebird_render, messagebird_check, messagebird_inbound,
                   sign=messagebird_sign,
-                  example={"signing_key": "mb-simulator-signing-key-0123456789abcdef"})
+                  example={"signing_key": "5f0c1b7d9e2a4c6f8b1d3e5a7c9f0b2d4e6a8c1f3b5d7e9a0c2e4f6a8b1d3f5c"})
