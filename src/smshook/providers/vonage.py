@@ -6,9 +6,10 @@ are read on one endpoint. **Trap:** in a receipt ``msisdn`` is the handset the m
 ``to`` the sender id we used; in an inbound message ``msisdn`` is the sender and ``to`` our
 number. A long message gets one receipt per part (each its own ``messageId``); a long inbound
 message arrives part by part with ``concat``, ``concat-ref``, ``concat-total``, ``concat-part``
-(kept in ``details``). ``scts`` (``YYMMDDHHMM``, the carrier's time, zone not stated: the
-connection's ``timezone``, UTC by default) is a receipt's ``occurred_at``; ``message-timestamp``
-(UTC, when Vonage started pushing) is an inbound message's. ``err-code`` gives the failure class.
+(kept in ``details``). ``scts`` (``YYMMDDHHMM``, the carrier's time in an unstated zone) is a
+receipt's ``occurred_at`` only when the connection sets ``timezone``; otherwise
+``message-timestamp`` (UTC, when Vonage started pushing) is, as for inbound messages.
+``err-code`` gives the failure class.
 
 Messages API: JSON with ``message_uuid``; ``status`` (``submitted``, ``delivered``, ``read``,
 ``rejected``, ``undeliverable``) or an inbound message (``text``, ``channel``...).
@@ -92,7 +93,10 @@ class Vonage(Provider):
         if scheme.lower() == "bearer" and token.strip():
             _verify_jwt(request, token.strip(), str(secret))
             return
-        params = _fields(request)
+        try:
+            params = _fields(request)
+        except InvalidRequest as exc:
+            raise SignatureError(f"cannot read the signed parameters: {exc.message}") from None
         given = params.get("sig")
         if not given:
             raise SignatureError("no 'sig' parameter (nor a Messages API JWT): the request is not signed",
@@ -119,7 +123,16 @@ class Vonage(Provider):
         code = _text(fields, "err-code") if fields.get("err-code") not in (None, "") else None
         if status != "delivered" and code not in (None, "0") and code in ERROR_CLASSES:
             failure = ERROR_CLASSES[code] if status != "expired" else failure
-        scts = _text(fields, "scts") if fields.get("scts") else None
+        scts = _opt(fields, "scts")
+        pushed = _opt(fields, "message-timestamp")
+        # scts is the carrier's time in an unstated zone: used only when the connection names the zone;
+        # otherwise message-timestamp (UTC, when Vonage started pushing the receipt).
+        if scts and connection.timezone:
+            occurred = formats.parse_time(scts, "%y%m%d%H%M", connection.timezone, field="scts")
+        elif pushed:
+            occurred = formats.parse_time(pushed, "%Y-%m-%d %H:%M:%S", "UTC", field="message-timestamp")
+        else:
+            occurred = None
         network = _text(fields, "network-code") if fields.get("network-code") else None
         return Event(
             type="status",
@@ -127,10 +140,10 @@ class Vonage(Provider):
             status=status,
             provider_status=state,
             failure_class=failure,
-            to=formats.phone(_opt(fields, "msisdn")),  # the handset (the trap: not 'to')
-            from_=formats.phone(_opt(fields, "to")),  # the sender id we used
+            to=_address(_opt(fields, "msisdn")),  # the handset (the trap: not 'to')
+            from_=_address(_opt(fields, "to")),  # the sender id we used
             reference=_opt(fields, "client-ref"),
-            occurred_at=formats.parse_time(scts, "%y%m%d%H%M", self.zone(connection), field="scts") if scts else None,
+            occurred_at=occurred,
             price=formats.decimal_text(fields.get("price"), field="price"),
             network={"mccmnc": network, "operator": None, "country": None} if network else None,
             details=_details(fields, _DLR_MAPPED),
@@ -175,6 +188,14 @@ def _fields(request: RawRequest) -> dict[str, Any]:
             raise InvalidRequest("expected a JSON object")
         return data
     return formats.form_fields(request)
+
+
+def _address(value: str | None) -> str | None:
+    """A number as digits; an alphanumeric sender id ("Nexmo CLI") as given."""
+    if value is None:
+        return None
+    compact = value.strip().replace(" ", "").lstrip("+")
+    return formats.phone(value) if compact.isdigit() else value.strip() or None
 
 
 def _value(value: Any) -> str:
