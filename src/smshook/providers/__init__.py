@@ -14,7 +14,7 @@ from smshook.errors import ConfigError
 from smshook.providers.base import Provider
 
 # slug -> "module:Class"; one module per provider.
-BUILTIN: tuple[str, ...] = ("csoft", "cdyne", "webcom", "spryng", "bulkgate",
+BUILTIN: tuple[str, ...] = ("csoft", "cdyne", "webcom", "spryng", "bulkgate", "twilio", "vonage", "plivo",
                             "telnyx", "sinch", "messagebird", "infobip")
 
 

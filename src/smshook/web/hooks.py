@@ -266,6 +266,8 @@ class HookApp:
 
     def _route(self, scope: Scope) -> tuple[Connection, bool]:
         parts = scope["path"][len(PREFIX):].split("/")
+        if len(parts) > 1 and parts[-1] == "":  # a trailing slash, as some portals keep it (Plivo signs it)
+            parts.pop()
         if len(parts) > 2 or not parts[0]:
             raise Refused(404, "no such hook: use /hooks/<connection>")
         connection = self.connections.get(parts[0])
