@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from twilio.request_validator import RequestValidator
 
 from tests.e2e.conftest import Server, free_port
 
@@ -62,19 +64,22 @@ def nginx_binary() -> str:
 
 
 @pytest.fixture
-def proxied(server_factory: type[Server], tmp_path: Path) -> Iterator[tuple[Nginx, Server]]:
-    """A real smshook (connection `p` takes callbacks from PROVIDER only) behind a real nginx."""
+def proxied(server_factory: type[Server], tmp_path: Path,
+            request: pytest.FixtureRequest) -> Iterator[tuple[Nginx, Server]]:
+    """A real smshook (connection `p` takes callbacks from PROVIDER only) behind a real nginx. Indirect
+    parametrization may add config text, where ``{https}`` is nginx's TLS address."""
     binary = nginx_binary()
+    http_port, tls_port = free_port(), free_port()
     config = tmp_path / "smshook.toml"
     config.write_text(f'trusted_proxies = ["{PROXY}"]\n\n[connections.p]\nprovider = "csoft"\n'
-                      f'allow_ips = ["{PROVIDER}"]\n')
+                      f'allow_ips = ["{PROVIDER}"]\n'
+                      + getattr(request, "param", "").replace("{https}", f"https://127.0.0.1:{tls_port}"))
     server = server_factory(config=config).start()
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", str(key),
                     "-out", str(cert), "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
                    check=True, capture_output=True)
-    http_port, tls_port = free_port(), free_port()
     site = tmp_path / "smshook-site.conf"
     site.write_text(adapt((DEPLOY / "nginx.conf").read_text(), http_port=http_port, tls_port=tls_port,
                           upstream_port=server.port, cert=cert, key=key))
@@ -168,3 +173,50 @@ def test_container_health_check_command(server: Server) -> None:
     assert subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True).returncode == 0
     env["SMSHOOK_PORT"] = str(free_port())
     assert subprocess.run([sys.executable, *command[1:]], env=env, capture_output=True).returncode != 0
+
+
+# -- signatures behind nginx -------------------------------------------------------------------------
+# Signatures behind the shipped nginx (deploy/nginx.conf): Twilio signs the URL configured in its
+# console — here ``https://127.0.0.1:<port>/hooks/tw`` — which nginx does not pass on whole (``Host:
+# $host`` drops the port). With ``public_url`` set the signature still verifies and the callback is
+# stored; without it smshook rebuilds ``https://127.0.0.1/hooks/tw2`` from the trusted proxy's headers,
+# refuses the request, and the rejected log shows which URL it checked.
+
+TWILIO_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+TWILIO_CONFIG = f"""
+[connections.tw]
+provider = "twilio"
+auth_token = "{TWILIO_TOKEN}"
+public_url = "{{https}}/hooks/tw"
+
+[connections.tw2]
+provider = "twilio"
+auth_token = "{TWILIO_TOKEN}"
+"""
+
+
+@pytest.mark.parametrize("proxied", [TWILIO_CONFIG], indirect=True)
+def test_twilio_signature_verifies_behind_nginx_with_public_url(proxied: tuple[Nginx, Server]) -> None:
+    nginx, server = proxied
+    tls = ssl.create_default_context(cafile=str(nginx.cert))
+    form = [("SmsSid", "SM0b6e2697aae04182a9f5b5c7a8994c7f"), ("SmsStatus", "received"),
+            ("Body", "Hello + 'quoted' @ 5:30"), ("From", "+14133881111"), ("To", "+12028831111"),
+            ("MessageSid", "SM0b6e2697aae04182a9f5b5c7a8994c7f"), ("NumSegments", "1")]
+    with client(PROVIDER, tls) as twilio:
+        answers = {}
+        for name in ("tw", "tw2"):
+            url = f"{nginx.https}/hooks/{name}?uuid=O%27Brien+1"  # what Twilio calls and signs, query verbatim
+            signature = RequestValidator(TWILIO_TOKEN).compute_signature(url, dict(form))
+            answers[name] = twilio.post(url, content=urlencode(form), headers={
+                "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+    ok, refused = answers["tw"], answers["tw2"]
+    assert ok.status_code == 200, (ok.text, server.output()[-2000:])
+    assert ok.headers["content-type"].startswith("text/xml") and "<Response/>" in ok.text and "<Message" not in ok.text
+    assert refused.status_code == 403
+    with httpx.Client(timeout=10) as api:
+        events = api.get(f"{server.url}/v1/events").json()["data"]
+        rejected = api.get(f"{server.url}/v1/rejected").json()["data"]
+    assert [(e["connection"], e["text"]) for e in events] == [("tw", "Hello + 'quoted' @ 5:30")]
+    [row] = rejected
+    assert row["connection"] == "tw2" and row["reason"] == "signature"
+    assert row["request"]["url"] == "https://127.0.0.1/hooks/tw2?uuid=O%27Brien+1"  # nginx's $host has no port
