@@ -48,9 +48,9 @@ def test_simulated_callbacks_are_all_stored_once(server: Server, provider: str, 
             assert event["status"] in STATUSES, event
         else:
             assert event["type"] == "inbound" and event["status"] is None, event
-    # Timestamps are near now, in UTC.
+    # Timestamps are near now, in UTC (Twilio sends none at all).
     times = [e["occurred_at"] for e in stored if e["occurred_at"]]
-    assert times and all(t.endswith("Z") and t[:4] >= "2024" for t in times)
+    assert (times or provider == "twilio") and all(t.endswith("Z") and t[:4] >= "2024" for t in times)
 
 
 @pytest.mark.parametrize(("provider", "fmt"), [(slug, "xml") for slug in PROVIDERS] + [("webcom", "json")])
