@@ -24,7 +24,7 @@ from smshook.errors import InvalidRequest
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import Outcome
-from smshook.providers import registry
+from smshook.providers import BUILTIN
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.providers.csoft import Csoft
 from smshook.storage import RawRecord
@@ -106,7 +106,7 @@ def test_connections_prints_the_urls_to_paste(config: Path) -> None:
                     "public_url": None}
     assert mo["protection"] == ["allow_ips"] and mo["allow_ips"] == ["127.0.0.1/32"]
     open_one = run("connections")  # the defaults: one open connection per built-in provider, said so
-    assert open_one.stdout.count("UNAUTHENTICATED") == len(registry())
+    assert open_one.stdout.count("UNAUTHENTICATED") == len(BUILTIN)
     bad = run("connections", "--public-url", "sms.example.com")
     assert bad.exit_code == 2 and "--public-url" in bad.stderr
 

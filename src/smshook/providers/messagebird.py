@@ -147,7 +147,7 @@ class MessageBird(Provider):
                 "price[currency]"}
         details: dict[str, Any] = {k: v for k, v in fields.items() if k not in used}
         if code == STOP_CODE:
-            details["opt_out"] = True
+            details["opt_out"] = "STOP"
         price = formats.decimal_text(formats.optional(fields, "price[amount]"), field="price[amount]")
         mccmnc = formats.optional(fields, "mccmnc")
         return Event(

@@ -178,7 +178,7 @@ class Telnyx(Provider):
             if field == "cc":
                 event_details["cc"] = True
             if any(c in OPT_OUT_CODES for c in codes):
-                event_details["opt_out"] = True
+                event_details["opt_out"] = "STOP"
             events.append(Event(
                 type="status", message_id=message_id, status=status, provider_status=raw,
                 failure_class=failure if status not in ("delivered", "sent", "pending") else None,
