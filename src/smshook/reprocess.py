@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +56,10 @@ async def reprocess(store: Store, connections: Mapping[str, Connection], quarant
     if connection.provider.slug != entry["provider"]:
         raise ReprocessError(409, f"connection {name!r} is now a {connection.provider.slug} connection; the "
                                   f"request came for {entry['provider']}")
+    if connection.provider.credential_options & connection.info.options.keys():
+        # Authenticated when it arrived; its in-body credentials were masked before it was stored.
+        options = {k: v for k, v in connection.info.options.items() if k not in connection.provider.credential_options}
+        connection = replace(connection, info=replace(connection.info, options=options))
     # The events were received when the request was: received_at stays the original time.
     received = datetime.fromisoformat(entry["first_seen"].replace("Z", "+00:00"))
     try:

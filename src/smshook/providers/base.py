@@ -100,6 +100,12 @@ class Provider:
     options: ClassVar[frozenset[str]] = frozenset()
     # raw code -> (unified status, failure class); unknown codes map to ("unknown", None).
     statuses: ClassVar[StatusTable] = {}
+    # Form fields (body or query) that carry a credential (csoft's PIN): their values are masked in
+    # the raw request before it is stored, like secret headers and URL tokens.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+    # Connection options checked against those in-body credentials: on the hook path only (a stored
+    # request was authenticated when it arrived; re-processing it cannot, its credentials are masked).
+    credential_options: ClassVar[frozenset[str]] = frozenset()
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         raise NotImplementedError
