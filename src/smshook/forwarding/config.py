@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smshook.forwarding.model import Filters, Subscription, generate_secret, secret_bytes
+from smshook.forwarding.model import Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
 from smshook.status import STATUSES
 
 MASK = "***"
@@ -25,7 +25,9 @@ class FilterSpec(BaseModel):
     keywords: list[str] = Field(
         default_factory=list, description="Inbound only: the message's keyword (first word, any case), e.g. STOP."
     )
-    text_regex: str | None = Field(default=None, description="Inbound only: a regular expression searched in the text.")
+    text_regex: str | None = Field(
+        default=None, description="Inbound only: a regular expression searched in the text, case-insensitive, in "
+        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).")
 
     @field_validator("statuses")
     @classmethod
@@ -39,10 +41,7 @@ class FilterSpec(BaseModel):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+            compile_text_regex(value)  # ValueError names the problem
         return value
 
     def build(self) -> Filters:
