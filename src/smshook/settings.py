@@ -46,6 +46,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -60,6 +61,8 @@ from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.forwarding.targets import check_url
+from smshook.privacy import InstallationRetention, Retention, RetentionSpec, retention_of
 from smshook.providers.base import ConnectionInfo
 
 __all__ = [
@@ -126,6 +129,10 @@ class Connection(BaseModel):
     )
     username: str | None = Field(default=None, description="csoft only: the Username csoft sends.")
     pin: SecretStr | None = Field(default=None, description="csoft only: the PIN csoft sends.")
+    retention: RetentionSpec | None = Field(
+        default=None, description="This connection's own `events` / `raw_requests` retention (a table like "
+        "`[retention]`); a key left out follows the installation's.",
+    )
 
     @field_validator("provider")
     @classmethod
@@ -311,6 +318,18 @@ class Settings(BaseSettings):
     forwarding_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds between looks for due deliveries when idle."
     )
+    forwarding_allow_private_targets: bool = Field(
+        default=False, description="Allow subscriptions to loopback and private addresses (127.0.0.1, "
+        "localhost, 10/8, 172.16/12, 192.168/16, fc00::/7), e.g. a receiver on the same host. Link-local and "
+        "cloud-metadata addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.",
+    )
+    retention: InstallationRetention = Field(
+        default_factory=InstallationRetention,
+        description="How long personal data is kept, as a `[retention]` table: `events`, `raw_requests` "
+        "(durations such as \"30d\"; unset: for ever), `interval` (how often the background pruner runs, "
+        "default \"1h\") and `batch_size` (rows per transaction, default 500). `smshook prune` does the same "
+        "on demand.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that opens `/metrics` (at least 16 characters), for a Prometheus scraper that "
@@ -380,6 +399,27 @@ class Settings(BaseSettings):
     @classmethod
     def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value)
+
+    @model_validator(mode="after")
+    def _subscription_targets(self) -> Settings:
+        for name, sub in self.subscriptions.items():
+            if sub.url is not None:
+                try:
+                    check_url(sub.url, self.forwarding_allow_private_targets)
+                except ValueError as exc:
+                    raise ValueError(f"subscriptions.{name}.url: {exc}") from None
+        return self
+
+    def retention_plan(self) -> Retention:
+        """The retention of the installation and of each connection that sets its own."""
+        events, raw = self.retention.durations()
+        special = []
+        for name, conn in self.connections.items():
+            if conn.retention is not None:
+                own_events, own_raw = conn.retention.durations()
+                special.append((name, own_events if conn.retention.events else events,
+                                own_raw if conn.retention.raw_requests else raw))
+        return retention_of(events, raw, special)
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

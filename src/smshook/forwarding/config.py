@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from smshook.forwarding.model import Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
+from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
@@ -73,8 +74,10 @@ class SubscriptionSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"(?i)https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
+        if value is not None:
+            # Form, characters, metadata and link-local addresses; private and loopback targets are
+            # checked where the setting is known (forwarding_allow_private_targets).
+            check_url(value, allow_private=True)
         return value
 
     @field_validator("redis_url")
