@@ -444,6 +444,8 @@ class Settings(BaseSettings):
                 return str(value)
             if isinstance(value, list):
                 return [plain(v) for v in value]
+            if isinstance(value, RetentionSpec):
+                return value.model_dump(exclude_none=True)
             return value
 
         data: dict[str, Any] = {key: plain(getattr(self, key)) for key in type(self).model_fields}
