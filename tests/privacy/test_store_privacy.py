@@ -12,8 +12,7 @@ import pytest
 from smshook.events import iso, uuid7
 from smshook.forwarding.model import DeliveryQuery, Outcome, Subscription
 from smshook.privacy import ERASED, Retention, Scrubber, subscriber_digits
-from smshook.storage import EventQuery, RawRecord, Store
-from smshook.storage import privacy
+from smshook.storage import EventQuery, RawRecord, Store, privacy
 from tests.forwarding.conftest import SECRET
 from tests.storage.test_store import inbound, raw, status
 
