@@ -618,6 +618,8 @@ def _default_text(model: type[BaseModel], name: str) -> str:
         return "all events"
     if name == "forwarding_schedule":
         return "`" + json.dumps(list(DEFAULT_SCHEDULE)) + "`"
+    if name == "retention" and model is Settings:
+        return "everything kept for ever"
     if field.default_factory is not None:
         return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     return "—" if field.default is None else f"`{json.dumps(field.default)}`"

@@ -60,13 +60,15 @@ def check_address(address: IPAddress, allow_private: bool, shown: str) -> None:
         raise UnsafeTarget(f"{shown} is a cloud metadata address: never allowed")
     if address.is_link_local:
         raise UnsafeTarget(f"{shown} is a link-local address: never allowed")
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
+    if address.is_unspecified or address.is_multicast:
         raise UnsafeTarget(f"{shown} is not a unicast address: never allowed")
     private = address.is_loopback or address.is_private or address in _SHARED
     if private and not allow_private:
         kind = "loopback" if address.is_loopback else "private"
         raise UnsafeTarget(f"{shown} is a {kind} address: refused unless the setting {SETTING} is "
                            f"true (SMSHOOK_{SETTING.upper()}=true)")
+    if address.is_reserved and not address.is_loopback:
+        raise UnsafeTarget(f"{shown} is a reserved address: never allowed")
 
 
 def check_url(url: str, allow_private: bool) -> str:
