@@ -21,6 +21,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import time
 from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -30,6 +31,11 @@ METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_addr
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
 _NUMERIC = re.compile(r"(?i)(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 _BAD_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
+# Look-ups at delivery time, kept a few seconds: a busy subscription does not resolve its name for
+# every event (the system resolver may not cache), and a changed answer is seen within seconds.
+RESOLVED_TTL = 5.0
+RESOLVED_ENTRIES = 1024
+_resolved: dict[tuple[str, int], tuple[float, tuple[str, ...]]] = {}
 
 
 class UnsafeTarget(ValueError):
@@ -101,10 +107,18 @@ async def check_resolved(url: str, allow_private: bool) -> None:
     if address_of(host) is not None:
         return
     port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise UnsafeTarget(f"cannot resolve {host}: {exc}") from None
-    for info in infos:
-        check_address(ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]), allow_private,
-                      f"{host} (resolves to {info[4][0]})")
+    now = time.monotonic()
+    cached = _resolved.get((host, port))
+    if cached is not None and cached[0] > now:
+        addresses = cached[1]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except OSError as exc:
+            raise UnsafeTarget(f"cannot resolve {host}: {exc}") from None
+        addresses = tuple(str(info[4][0]).split("%", 1)[0] for info in infos)
+        if len(_resolved) >= RESOLVED_ENTRIES:
+            _resolved.clear()
+        _resolved[(host, port)] = (now + RESOLVED_TTL, addresses)
+    for address in addresses:
+        check_address(ipaddress.ip_address(address), allow_private, f"{host} (resolves to {address})")
