@@ -75,7 +75,7 @@ class WebhookSink:
         except httpx.TimeoutException:
             return SendResult(False, error=f"timeout after {limit:g}s")
         except httpx.HTTPError as exc:
-            return SendResult(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
+            return SendResult(False, error=status_line(f"{type(exc).__name__}: {exc}") or type(exc).__name__)
         code = response.status_code
         if 200 <= code < 300:
             return SendResult(True, status=code)
