@@ -50,7 +50,8 @@ def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]
     for conn in connections_from(settings).values():
         row = conn.describe()
         row["url"] = public_url + row.pop("path").replace("<token>", conn.token or "")
-        row["setup"] = conn.provider.setup(row["url"])  # lines for the provider's own configuration
+        if setup := conn.provider.setup(row["url"]):  # lines for the provider's own configuration (Kannel)
+            row["setup"] = setup
         rows.append(row)
     return rows
 
@@ -81,7 +82,7 @@ def connections(config_file: Path | None, public_url: str | None, as_json: bool)
         protection = ", ".join(row["protection"]) or click.style("UNAUTHENTICATED", fg="yellow", bold=True)
         click.echo(f"{row['connection']}  ({row['provider_name']}, {'/'.join(row['methods'])}; {protection})")
         click.echo(f"  {row['url']}")
-        for line in row["setup"]:
+        for line in row.get("setup", ()):
             click.echo(f"    {line}")
     if not rows:
         click.echo("no connections configured")
