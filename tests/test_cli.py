@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 
 from smshook import __version__
 from smshook.cli import base_url, main
+from smshook.providers import BUILTIN
 from smshook.settings import Settings
 
 TOKEN = "Tok-abcdefghijklmnop_0123"
@@ -97,7 +98,7 @@ def test_config_check_defaults() -> None:
     assert result.exit_code == 0, result.output
     data = tomllib.loads(result.stdout)
     assert data["host"] == "127.0.0.1" and data["database"] == "sqlite:///smshook.db"
-    assert len(data["connections"]) == 5
+    assert len(data["connections"]) == len(BUILTIN)
 
 
 def test_config_check_invalid(tmp_path: Path) -> None:
