@@ -249,5 +249,6 @@ def test_real_kannel_receipts_and_inbound(smshook: Server, kannel: Kannel) -> No
     time.sleep(1.5)
     assert len(all_events(client, smshook.url)) == 4 + len(lines)
     assert client.get(f"{smshook.url}/v1/quarantine").json()["data"] == []
-    assert kannel.mts_received() == ["12345 0046701234567 text hello from smshook", "12345 +46701234568 text second one"]
+    assert kannel.mts_received() == ["12345 0046701234567 text hello from smshook",
+                                     "12345 +46701234568 text second one"]
     client.close()
