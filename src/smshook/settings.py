@@ -46,6 +46,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -126,6 +127,15 @@ class Connection(BaseModel):
     )
     username: str | None = Field(default=None, description="csoft only: the Username csoft sends.")
     pin: SecretStr | None = Field(default=None, description="csoft only: the PIN csoft sends.")
+    topic_arns: list[str] | None = Field(
+        default=None, description="sns only, required: the SNS topic ARNs whose messages this connection accepts "
+                                  "(any other topic is refused).")
+    confirm_subscriptions: bool | None = Field(
+        default=None, description="sns only: fetch the SubscribeURL of a subscription confirmation for these "
+                                  "topics in the background (default true).")
+    max_age: float | None = Field(
+        default=None, gt=0, description="sns only: refuse messages whose signed Timestamp is older than this many "
+                                        "seconds (SNS keeps it on retries for up to an hour: allow at least 3600).")
 
     @field_validator("provider")
     @classmethod
@@ -160,7 +170,21 @@ class Connection(BaseModel):
     def _pin_digits(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
-    @field_validator("username", "pin")
+    @field_validator("topic_arns")
+    @classmethod
+    def _topic_arns(cls, value: list[str] | None) -> list[str] | None:
+        for arn in value or ():
+            if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", arn):
+                raise ValueError(f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return value
+
+    @model_validator(mode="after")
+    def _sns_topics(self) -> Connection:
+        if self.provider == "sns" and not self.topic_arns:
+            raise ValueError("topic_arns: required for provider 'sns' (the SNS topics this connection accepts)")
+        return self
+
+    @field_validator("username", "pin", "topic_arns", "confirm_subscriptions", "max_age")
     @classmethod
     def _provider_option(cls, value: Any, info: ValidationInfo) -> Any:
         slug = info.data.get("provider")  # absent when the provider itself was invalid
@@ -174,14 +198,18 @@ class Connection(BaseModel):
     def authenticated(self) -> bool:
         """Whether a stranger who guesses the URL is kept out (token, IP list or csoft Username+PIN)."""
         restricted = any(net.prefixlen > 0 for net in self.allow_ips)
-        return self.token is not None or restricted or (self.username is not None and self.pin is not None)
+        return (self.token is not None or restricted or (self.username is not None and self.pin is not None)
+                or bool(self.topic_arns))  # SNS: AWS's signature and a topic of one's own
 
     def spec(self, name: str) -> ConnectionSpec:
-        options: dict[str, str] = {}
+        options: dict[str, Any] = {}
         if self.username is not None:
             options["username"] = self.username
         if self.pin is not None:
             options["pin"] = self.pin.get_secret_value()
+        for key in ("topic_arns", "confirm_subscriptions", "max_age"):
+            if (value := getattr(self, key)) is not None:
+                options[key] = value
         return ConnectionSpec(
             info=ConnectionInfo(name=name, provider=self.provider, options=options, timezone=self.timezone),
             token=self.token.get_secret_value() if self.token else None,
@@ -238,8 +266,13 @@ def parse_networks(value: Any) -> list[Network]:
     return networks
 
 
+def default_providers() -> tuple[str, ...]:
+    """The built-in providers that get an open default connection (sns needs its topics: not it)."""
+    return tuple(slug for slug in providers.BUILTIN if slug != "sns")
+
+
 def _default_connections() -> dict[str, Connection]:
-    return {slug: Connection(provider=slug) for slug in providers.BUILTIN}
+    return {slug: Connection(provider=slug) for slug in default_providers()}
 
 
 # The parsed config file of the load_settings call in progress (sources are built per instance).

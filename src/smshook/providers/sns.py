@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from smshook.errors import AuthError, InvalidRequest
 from smshook.events import Event, FailureClass
 from smshook.providers import formats
-from smshook.providers.base import ConnectionInfo, Provider, RawRequest
+from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
 
 log = logging.getLogger("smshook.providers.sns")
 
@@ -203,6 +203,7 @@ class Sns(Provider):
     name = "Amazon SNS"
     docs_url = "https://docs.aws.amazon.com/sns/latest/dg/sns-http-https-endpoint-as-subscriber.html"
     methods = frozenset({"POST"})
+    options = frozenset({"topic_arns", "confirm_subscriptions", "max_age"})
     statuses = EVENT_TYPES
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
@@ -210,7 +211,26 @@ class Sns(Provider):
         verify(envelope)
         self.check_topic(envelope, connection)
         self.check_age(envelope, connection, datetime.now(UTC))
+        if envelope["Type"] != "Notification":
+            _remember(request, connection, envelope)
         return self.events(envelope)
+
+    def acknowledge(self, request: RawRequest, outcome: Outcome) -> Response:
+        """200 once stored; then a stored SubscriptionConfirmation is confirmed in the background."""
+        pending = _PENDING.pop(id(request), None)
+        if not outcome.stored:
+            return Response(503, b"store unavailable, retry later")
+        if pending is not None and pending[0] is request:
+            _, connection, envelope = pending
+            from smshook.providers.sns_confirm import CONFIRMER
+
+            topic, message_id = envelope["TopicArn"], envelope.get("MessageId")
+            if envelope["Type"] == "SubscriptionConfirmation":
+                confirm = connection.options.get("confirm_subscriptions", True)
+                CONFIRMER.submit(connection.name, topic, envelope["SubscribeURL"], message_id, bool(confirm))
+            else:
+                CONFIRMER.unsubscribed(connection.name, topic, message_id)
+        return Response(200, b"OK")
 
     # The steps of parse, each usable alone (verification first, then reading).
     @staticmethod
@@ -323,6 +343,17 @@ class Sns(Provider):
             network={"mccmnc": mcc + mnc, "operator": None, "country": None} if mcc and mnc else None,
             details=details,
         )
+
+
+# Confirmations parsed and waiting for their answer: acknowledge() acts on them once they are stored.
+_PENDING: OrderedDict[int, tuple[RawRequest, ConnectionInfo, dict[str, Any]]] = OrderedDict()
+_PENDING_MAX = 256
+
+
+def _remember(request: RawRequest, connection: ConnectionInfo, envelope: dict[str, Any]) -> None:
+    _PENDING[id(request)] = (request, connection, envelope)
+    while len(_PENDING) > _PENDING_MAX:  # parsed but never answered (re-processing): forget the oldest
+        _PENDING.popitem(last=False)
 
 
 def topic_arns(connection: ConnectionInfo) -> tuple[str, ...]:
