@@ -317,7 +317,7 @@ class Settings(BaseSettings):
     connections: dict[ConnectionName, Connection] = Field(
         default_factory=_default_connections,
         description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
-        "Unset: one open connection per built-in provider, named after it.",
+        "Unset: one open connection per built-in provider, named after it (not sns, which needs its topics).",
     )
     subscriptions: dict[ConnectionName, SubscriptionSpec] = Field(
         default_factory=dict,
