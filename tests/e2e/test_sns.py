@@ -50,8 +50,8 @@ async def serve(tmp_path: Path, topics: list[str]) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
                                            log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
+    while not server.started:  # uvicorn offers no event for this
+        await asyncio.sleep(0.02)  # noqa: ASYNC110
     try:
         yield f"http://127.0.0.1:{server.config.port}"
     finally:
@@ -68,7 +68,7 @@ def moto_publish(url: str) -> dict[str, Any]:
     with mock_aws():
         sns.CERTIFICATES.source = lambda cert_url: requests.get(cert_url, timeout=5).content
         client = boto3.client("sns", region_name=REGION, aws_access_key_id="testing",
-                              aws_secret_access_key="testing")  # noqa: S106  (moto's fake credentials)
+                              aws_secret_access_key="testing")
         topic = client.create_topic(Name="sms-events")["TopicArn"]
         client.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
         ids = [client.publish(TopicArn=topic, Message=json.dumps(body))["MessageId"] for body in (INBOUND, EVENT)]
@@ -119,22 +119,21 @@ async def test_subscription_confirmation_is_stored_then_confirmed(tmp_path: Path
     monkeypatch.setattr(sns.CERTIFICATES, "source", certificate_source)
     sns.CERTIFICATES.clear()
     envelope = sign(confirmation(), "2")
-    async with serve(tmp_path, [TOPIC]) as base:
-        async with httpx.AsyncClient(base_url=base) as client:
-            answer = await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(envelope), headers={
-                "content-type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "SubscriptionConfirmation"})
-            assert (answer.status_code, answer.text) == (200, "OK")
-            await CONFIRMER.drain()
-            state = (await client.get("/v1/sns/subscriptions")).json()["data"]
-            # Unsigned, or for a topic not listed: refused, nothing fetched.
-            forged = {**envelope, "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Other"}
-            assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(forged))).status_code == 401
-            other = sign(confirmation(topic="arn:aws:sns:us-east-1:999999999999:x"), "2")
-            assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(other))).status_code == 403
-            unsubscribed = sign(confirmation("UnsubscribeConfirmation"), "2")
-            assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(unsubscribed))).status_code == 200
-            after = (await client.get("/v1/sns/subscriptions")).json()["data"]
-            assert (await client.get("/v1/events")).json()["data"] == []  # confirmations are not SMS events
+    async with serve(tmp_path, [TOPIC]) as base, httpx.AsyncClient(base_url=base) as client:
+        answer = await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(envelope), headers={
+            "content-type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "SubscriptionConfirmation"})
+        assert (answer.status_code, answer.text) == (200, "OK")
+        await CONFIRMER.drain()
+        state = (await client.get("/v1/sns/subscriptions")).json()["data"]
+        # Unsigned, or for a topic not listed: refused, nothing fetched.
+        forged = {**envelope, "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Other"}
+        assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(forged))).status_code == 401
+        other = sign(confirmation(topic="arn:aws:sns:us-east-1:999999999999:x"), "2")
+        assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(other))).status_code == 403
+        unsubscribed = sign(confirmation("UnsubscribeConfirmation"), "2")
+        assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(unsubscribed))).status_code == 200
+        after = (await client.get("/v1/sns/subscriptions")).json()["data"]
+        assert (await client.get("/v1/events")).json()["data"] == []  # confirmations are not SMS events
     sns.CERTIFICATES.clear()
     assert fetched == [envelope["SubscribeURL"]] * 2
     assert [(s["connection"], s["topic_arn"], s["state"], s["attempts"]) for s in state] == [
