@@ -50,8 +50,8 @@ async def serve(tmp_path: Path, topics: list[str]) -> AsyncIterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
                                            log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event for this
-        await asyncio.sleep(0.02)  # noqa: ASYNC110
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers no event for this)
+        await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{server.config.port}"
     finally:
