@@ -76,11 +76,18 @@ WINDOW = 600  # messages were submitted up to this many seconds before their fir
 # -- planning state --------------------------------------------------------------------------------
 
 
+SNS_TOPIC = "arn:aws:sns:us-east-1:123456789012:smshook-simulate"
+SNS_CERT_URL = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-smshook-simulate.pem"
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     format: str = "xml"  # webcom: xml or json
     username: str = "NULL"  # csoft: what csoft sends when none is configured
     pin: str = "NULL"
+    sns_topic: str = SNS_TOPIC  # sns: the TopicArn
+    sns_cert_url: str = SNS_CERT_URL
+    sns_key: Any = None  # sns: the RSA private key that signs (None: a throwaway one)
 
 
 @dataclass(slots=True)
@@ -470,6 +477,15 @@ PROVIDERS: dict[str, Simulated] = {
 }
 
 
+def _gateway_profiles() -> dict[str, Simulated]:
+    from smshook.simulate_gateways import profiles
+
+    return profiles()
+
+
+PROVIDERS.update(_gateway_profiles())  # kannel, jasmin, sns: smshook.simulate_gateways
+
+
 # -- the plan --------------------------------------------------------------------------------------
 
 
@@ -694,6 +710,24 @@ def render_summary(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _sns_key(provider: str, path: str | None) -> Any:
+    """The key ``simulate sns`` signs with: --sns-key, else a throwaway one (a real server then refuses)."""
+    if provider != "sns":
+        return None
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if path is None:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    try:
+        key = serialization.load_pem_private_key(open(path, "rb").read(), password=None)  # noqa: SIM115
+    except (ValueError, TypeError) as exc:
+        _fail(f"--sns-key {path}: not an unencrypted PEM private key ({exc})")
+    if not isinstance(key, rsa.RSAPrivateKey):
+        _fail(f"--sns-key {path}: not an RSA key")
+    return key
+
+
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname
     if not host:
@@ -733,6 +767,10 @@ def _fail(message: str) -> NoReturn:
               help="webcom: XML or JSON documents (the account's mode).")
 @click.option("--username", default="NULL", show_default=True, help="csoft: the Username to send.")
 @click.option("--pin", default="NULL", show_default=True, help="csoft: the PIN to send.")
+@click.option("--sns-key", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="sns: PEM private key to sign with (its certificate must be what --sns-cert-url serves).")
+@click.option("--sns-topic", default=SNS_TOPIC, show_default=True, help="sns: the TopicArn to send.")
+@click.option("--sns-cert-url", default=SNS_CERT_URL, help="sns: the SigningCertURL to send.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Seconds to wait for each answer.")
 @click.option("--allow-remote", is_flag=True, help="Allow a URL whose host is not loopback.")
@@ -750,6 +788,9 @@ def simulate(
     fmt: str,
     username: str,
     pin: str,
+    sns_key: str | None,
+    sns_topic: str,
+    sns_cert_url: str,
     timeout: float,
     allow_remote: bool,
     as_json: bool,
@@ -763,7 +804,8 @@ def simulate(
     if not allow_remote and not is_loopback(url):
         _fail(f"--url {url!r} is not on a loopback address: add --allow-remote if you really mean to send to it")
     the_plan = plan(provider, count=count, duplicates=duplicates, out_of_order=out_of_order,
-                    inbound_share=inbound_share, seed=seed, options=Options(fmt, username, pin))
+                    inbound_share=inbound_share, seed=seed,
+                    options=Options(fmt, username, pin, sns_topic, sns_cert_url, _sns_key(provider, sns_key)))
     if sys.stderr.isatty():
         with click.progressbar(length=count, label=f"{provider} callbacks", file=sys.stderr) as bar:
             tally = asyncio.run(deliver(url, the_plan, rate=rate, concurrency=concurrency, answer_timeout=timeout,

@@ -3,8 +3,10 @@ against the real adapters (each unique callback's events are new, each retry add
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -13,14 +15,28 @@ from click.testing import CliRunner
 
 from smshook.cli import main
 from smshook.events import finalize
-from smshook.providers import get
+from smshook.providers import get, sns
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.simulate import PROVIDERS, Options, is_loopback, plan
 from smshook.status import STATUSES
 from tests.e2e.conftest import Server, all_events
+from tests.providers.sns_signing import CERT_URL, TOPIC, certificate_source, private_key
 
 NOW = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)  # Prague and Amsterdam switch to summer time at 01:00 UTC
-CASES = [(slug, []) for slug in PROVIDERS] + [("webcom", ["--format", "json"])]
+# sns is not among the default connections (it needs topics) and only AWS serves its certificates: tested below.
+CASES = [(slug, []) for slug in PROVIDERS if slug != "sns"] + [("webcom", ["--format", "json"])]
+
+
+@pytest.fixture
+def sns_test_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sns.CERTIFICATES, "source", certificate_source)
+    sns.CERTIFICATES.clear()
+
+
+def options_for(provider: str, fmt: str = "xml") -> Options:
+    if provider == "sns":  # signed with the test key whose certificate the tests serve for CERT_URL
+        return Options(format=fmt, sns_topic=TOPIC, sns_cert_url=CERT_URL, sns_key=private_key())
+    return Options(format=fmt)
 
 
 
@@ -53,14 +69,16 @@ def test_simulated_callbacks_are_all_stored_once(server: Server, provider: str, 
     assert times and all(t.endswith("Z") and t[:4] >= "2024" for t in times)
 
 
+@pytest.mark.usefixtures("sns_test_certificate")
 @pytest.mark.parametrize(("provider", "fmt"), [(slug, "xml") for slug in PROVIDERS] + [("webcom", "json")])
 def test_generators_match_the_adapters(provider: str, fmt: str) -> None:
     """Parsed by the real adapter, every unique callback's events are distinct and every retry
     repeats an earlier callback's events: the server must store exactly ``unique_events``."""
     the_plan = plan(provider, count=300, duplicates=0.3, out_of_order=True, inbound_share=0.3, seed=11,
-                    options=Options(format=fmt), now=NOW)
+                    options=options_for(provider, fmt), now=NOW)
     adapter = get(provider)
-    connection = ConnectionInfo(name=provider, provider=provider)
+    connection = ConnectionInfo(name=provider, provider=provider, options={"topic_arns": [TOPIC]}
+                                if provider == "sns" else {})
     keys: set[bytes] = set()
     for callback in the_plan.callbacks:
         method, query, headers, body = callback.request
@@ -140,3 +158,35 @@ def test_answers_are_checked_as_each_provider_expects() -> None:
     spryng = plan("spryng", count=1, seed=3, now=NOW).callbacks[0].request
     assert PROVIDERS["spryng"].check(spryng, b"TRUE") is None
     assert PROVIDERS["spryng"].check(spryng, b"OK") is not None
+
+
+def test_gateway_answers_are_checked() -> None:
+    kannel = plan("kannel", count=1, seed=1, now=NOW).callbacks[0].request
+    assert PROVIDERS["kannel"].check(kannel, b"") is None
+    assert "SMS" in (PROVIDERS["kannel"].check(kannel, b"OK") or "")
+    jasmin = plan("jasmin", count=1, seed=1, now=NOW).callbacks[0].request
+    assert PROVIDERS["jasmin"].check(jasmin, b"ACK/Jasmin") is None
+    assert PROVIDERS["jasmin"].check(jasmin, b"OK") is not None
+
+
+@pytest.mark.usefixtures("sns_test_certificate")
+async def test_simulated_sns_notifications_verify_and_are_stored(tmp_path: Path) -> None:
+    """smshook simulate sns, signing with the test key, against smshook in this process (which fetches the
+    certificate of CERT_URL from the tests, not from AWS); a run with a throwaway key is refused."""
+    from tests.e2e.test_sns import serve
+
+    key = tmp_path / "key.pem"
+    key.write_bytes((Path(__file__).parents[1] / "providers" / "sns" / "test-key.pem").read_bytes())
+    async with serve(tmp_path, [TOPIC]) as base:
+        url = f"{base}/hooks/aws/sns-e2e-token-0123456789"
+        args = ["simulate", "sns", "--url", url, "--count", "30", "--rate", "0", "--duplicates", "0.2",
+                "--seed", "5", "--json", "--sns-key", str(key), "--sns-topic", TOPIC, "--sns-cert-url", CERT_URL]
+        result = await asyncio.to_thread(CliRunner().invoke, main, args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        async with httpx.AsyncClient(base_url=base) as client:
+            stored = (await client.get("/v1/events", params={"limit": 500})).json()["data"]
+        assert len(stored) == summary["unique_events"] and summary["inbound_events"] > 0
+        throwaway = await asyncio.to_thread(CliRunner().invoke, main, [*args[:-6], "--sns-topic", TOPIC,
+                                                                       "--sns-cert-url", CERT_URL])
+        assert throwaway.exit_code == 1 and json.loads(throwaway.stdout)["non_2xx"] == {"401": 30}
