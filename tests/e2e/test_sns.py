@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,7 @@ async def test_subscription_confirmation_is_stored_then_confirmed(tmp_path: Path
         assert (answer.status_code, answer.text) == (200, "OK")
         await CONFIRMER.drain()
         state = (await client.get("/v1/sns/subscriptions")).json()["data"]
+        shown = await asyncio.to_thread(dashboard_sns_rows, base)
         # Unsigned, or for a topic not listed: refused, nothing fetched.
         forged = {**envelope, "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Other"}
         assert (await client.post(f"/hooks/aws/{TOKEN}", content=json.dumps(forged))).status_code == 401
@@ -139,3 +142,29 @@ async def test_subscription_confirmation_is_stored_then_confirmed(tmp_path: Path
     assert [(s["connection"], s["topic_arn"], s["state"], s["attempts"]) for s in state] == [
         ("aws", TOPIC, "confirmed", 2)]
     assert [(s["topic_arn"], s["state"]) for s in after] == [(TOPIC, "unsubscribed")]
+    if shown is not None:  # the dashboard's Connections page lists it with its state
+        assert shown == [[TOPIC, "confirmed", "2"]]
+
+
+def dashboard_sns_rows(base: str) -> list[list[str]] | None:
+    """The SNS table of the dashboard's Connections page, read in Debian's chromium (None: skipped)."""
+    from tests.e2e.test_dashboard import ARGS, CHROMIUM
+
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        if os.environ.get("SMSHOOK_SKIP_BROWSER") == "1":
+            return None
+        pytest.fail(f"no chromium at {CHROMIUM} (scripts/test installs it; SMSHOOK_SKIP_BROWSER=1 skips)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(10_000)
+            page.goto(f"{base}/#/connections")
+            page.get_by_text("Amazon SNS subscriptions").wait_for()
+            rows: list[list[str]] = page.eval_on_selector_all(
+                ".sns tbody tr", "rs => rs.map(r => [1, 2, 3].map(i => r.children[i].textContent))")
+            return rows
+        finally:
+            browser.close()
