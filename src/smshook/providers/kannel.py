@@ -248,17 +248,21 @@ def _decode(data: bytes, coding: str, charset: str | None) -> tuple[str | None, 
         return data.decode(codec), None
     except UnicodeDecodeError as exc:
         raise InvalidRequest(f"text: not valid {charset or codec} ({exc.reason} at byte {exc.start})") from None
+    except UnicodeError as exc:
+        raise InvalidRequest(f"text: not valid {charset or codec} ({exc})") from None
 
 
 def _codec(charset: str | None) -> str | None:
     """Python's codec name for a charset Kannel names (``UTF-8``, ``UTF-16BE``, ``ISO-8859-1``...), or
     None for ``8-BIT`` and names Python does not know."""
-    if not charset or charset.strip().upper() in ("8-BIT", "BINARY"):
+    if not charset or charset.strip().upper() in ("8-BIT", "BINARY") or len(charset) > 40:
         return None
     try:
-        return codecs.lookup(charset.strip()).name
-    except LookupError:
+        info = codecs.lookup(charset.strip())
+    except (LookupError, ValueError):  # unknown, or not a name at all (a NUL in it)
         return None
+    # Only text encodings: not hex/base64/rot13 (bytes-to-bytes), not "undefined" (always fails).
+    return info.name if getattr(info, "_is_text_encoding", True) and info.name != "undefined" else None
 
 
 PROVIDER = Kannel
