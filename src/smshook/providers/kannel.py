@@ -97,7 +97,7 @@ class Kannel(Provider):
             status, failure = _nack(reply, details)
         # %p is the handset and %P our sender in a receipt, whatever the template calls them.
         handset = fields.get("handset", fields.get("from"))
-        sender = fields.get("sender", fields.get("to")) if "handset" in fields or "from" in fields else None
+        sender = fields.get("sender", fields.get("to"))
         return Event(
             type="status",
             message_id=message_id,
