@@ -6,6 +6,7 @@
     ├── ConfigError            configuration that cannot start (names the offending key)
     ├── ProviderError          a callback we will not turn into events; carries the HTTP status
     │   ├── AuthError          wrong credentials (401) or source address (403): never stored
+    │   │   └── SignatureError a provider's verify() refused the request: also kept in the rejected log
     │   └── InvalidRequest     authenticated but unreadable or invalid (400/415/422): quarantined
     └── StoreError             the store could not commit: answer so that the provider retries (503)
 
@@ -43,6 +44,16 @@ class AuthError(ProviderError):
     """Credentials or source address do not match the connection. Not stored."""
 
     status = 401
+
+
+class SignatureError(AuthError):
+    """A provider's ``verify`` refused the request (bad or missing signature, stale timestamp,
+    wrong in-body credentials). Not stored as events; kept, masked, in the rejected-requests log.
+    ``reason`` is a short class for metrics: ``signature``, ``missing``, ``stale``, ``credentials``."""
+
+    def __init__(self, message: str, *, reason: str = "signature", status: int | None = None) -> None:
+        super().__init__(message, status=status)
+        self.reason = reason
 
 
 class InvalidRequest(ProviderError):

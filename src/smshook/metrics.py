@@ -14,6 +14,7 @@ pre-bound ``Counter``/``Histogram`` children alone cost 2.2 µs (their locks and
 | ``smshook_events_stored_total`` | connection, type, status | new events stored (status ``-``: inbound) |
 | ``smshook_events_duplicate_total`` | connection | events recognised as already stored |
 | ``smshook_quarantined_total`` | connection, reason | requests kept in the quarantine, by reason class |
+| ``smshook_rejected_total`` | connection, reason | requests refused by the provider's authenticity check |
 | ``smshook_store_commit_jobs`` | | writes carried by one group commit (histogram) |
 | ``smshook_store_commit_seconds`` | | duration of one group commit, fsync included (histogram) |
 | ``smshook_forwarding_backlog`` | subscription | deliveries pending or in flight (read at scrape time) |
@@ -78,7 +79,7 @@ class HookMeters:
     """One connection's hook-path counters: plain numbers, read by :class:`_HookCollector` at scrape
     time. Only the event loop's thread touches them (requests and scrapes alike), so no locks."""
 
-    __slots__ = ("buckets", "duplicates", "events", "latency_sum", "name", "outcomes", "quarantined")
+    __slots__ = ("buckets", "duplicates", "events", "latency_sum", "name", "outcomes", "quarantined", "rejected")
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -89,6 +90,7 @@ class HookMeters:
         self.events = dict.fromkeys(EVENT_KINDS if known else (), 0)
         self.duplicates = 0
         self.quarantined = dict.fromkeys(QUARANTINE_REASONS if known else (), 0)
+        self.rejected: dict[str, int] = {}
 
     def request(self, outcome: str, seconds: float) -> None:
         outcomes = self.outcomes
@@ -108,6 +110,9 @@ class HookMeters:
     def quarantine(self, reason: str) -> None:
         self.quarantined[reason] = self.quarantined.get(reason, 0) + 1
 
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
 
 class _HookCollector(Collector):
     def __init__(self, meters: dict[str, HookMeters]) -> None:
@@ -125,6 +130,8 @@ class _HookCollector(Collector):
                                          labels=["connection"])
         quarantined = CounterMetricFamily("smshook_quarantined", "Requests kept in the quarantine, by reason class",
                                           labels=["connection", "reason"])
+        rejected = CounterMetricFamily("smshook_rejected", "Requests refused by the provider's authenticity check, "
+                                       "by reason", labels=["connection", "reason"])
         bounds = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]  # type: ignore[no-untyped-call]
         for m in meters:
             for outcome, n in list(m.outcomes.items()):
@@ -136,7 +143,9 @@ class _HookCollector(Collector):
                 duplicates.add_metric([m.name], m.duplicates)
                 for reason, n in list(m.quarantined.items()):
                     quarantined.add_metric([m.name, reason], n)
-        yield from (requests, latency, events, duplicates, quarantined)
+                for reason, n in list(m.rejected.items()):
+                    rejected.add_metric([m.name, reason], n)
+        yield from (requests, latency, events, duplicates, quarantined, rejected)
 
 
 class Metrics:

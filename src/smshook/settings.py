@@ -16,9 +16,13 @@ A config file looks like::
     [connections.shop]         # -> /hooks/shop/<token>
     provider = "csoft"
     token = "…"
-    username = "…"
+    username = "…"             # keys declared by the provider (smshook.providers.base.Option)
     pin = "…"
     allow_ips = ["203.0.113.0/24"]
+
+Besides the common keys of :class:`Connection`, a ``[connections.NAME]`` table takes exactly the
+keys its provider declares (:attr:`smshook.providers.base.Provider.options`), validated and masked
+as declared.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -44,10 +49,10 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -61,7 +66,7 @@ from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
-from smshook.providers.base import ConnectionInfo
+from smshook.providers.base import ConnectionInfo, Option, Secret, declared_options
 
 __all__ = [
     "Connection",
@@ -109,9 +114,14 @@ def _check_secret(value: SecretStr | None, *, url_safe: bool = False) -> SecretS
 
 
 class Connection(BaseModel):
-    """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``)."""
+    """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    The fields below are common to every provider; any other key must be one the provider declares
+    (:func:`~smshook.providers.base.declared_options`), checked by :meth:`_provider_options` and
+    kept as a pydantic extra (a secret one as ``SecretStr``), read through :meth:`option_values`.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     provider: str = Field(description="Provider slug: which adapter reads this connection's callbacks.")
     token: SecretStr | None = Field(
@@ -125,17 +135,12 @@ class Connection(BaseModel):
     timezone: str | None = Field(
         default=None, description="IANA zone of the provider's naive timestamps (overrides the provider's)."
     )
-    username: str | None = Field(default=None, description="csoft only: the Username csoft sends.")
-    pin: SecretStr | None = Field(default=None, description="csoft only: the PIN csoft sends.")
-    topic_arns: list[str] | None = Field(
-        default=None, description="sns only, required: the SNS topic ARNs whose messages this connection accepts "
-                                  "(any other topic is refused).")
-    confirm_subscriptions: bool | None = Field(
-        default=None, description="sns only: fetch the SubscribeURL of a subscription confirmation for these "
-                                  "topics in the background (default true).")
-    max_age: float | None = Field(
-        default=None, gt=0, description="sns only: refuse messages whose signed Timestamp is older than this many "
-                                        "seconds (SNS keeps it on retries for up to an hour: allow at least 3600).")
+    public_url: str | None = Field(
+        default=None,
+        description="The hook URL exactly as configured in the provider's portal (scheme, host, port, path, "
+        "optional query): signatures are checked against it plus the query string as received. Unset: the URL "
+        "is rebuilt from X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy, else from the request.",
+    )
 
     @field_validator("provider")
     @classmethod
@@ -165,64 +170,89 @@ class Connection(BaseModel):
                 raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Prague')") from None
         return value
 
-    @field_validator("pin", mode="before")
+    @field_validator("public_url")
     @classmethod
-    def _pin_digits(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-    @field_validator("topic_arns")
-    @classmethod
-    def _topic_arns(cls, value: list[str] | None) -> list[str] | None:
-        for arn in value or ():
-            if not re.fullmatch(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}", arn):
-                raise ValueError(f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc or value != value.strip():
+                raise ValueError("must be an absolute http:// or https:// URL, as pasted in the provider's portal")
         return value
 
     @model_validator(mode="after")
-    def _sns_topics(self) -> Connection:
-        if self.provider == "sns" and not self.topic_arns:
-            raise ValueError("topic_arns: required for provider 'sns' (the SNS topics this connection accepts)")
+    def _provider_options(self) -> Connection:
+        """Check the keys beyond the common ones against the provider's declaration; store each
+        converted (a secret as ``SecretStr``)."""
+        extra = self.__pydantic_extra__ if self.__pydantic_extra__ is not None else {}
+        declared = {o.name: o for o in declared_options(providers.registry()[self.provider])}
+        problems: list[tuple[str, str]] = []
+        for key in list(extra):
+            option = declared.get(key)
+            if option is None:
+                problems.append((key, _unknown_option(self.provider, key, declared)))
+                continue
+            try:
+                value = option.convert(extra[key])
+            except ValueError as exc:
+                problems.append((key, str(exc)))
+                continue
+            extra[key] = SecretStr(value) if option.secret else value
+        problems += [(o.name, "required") for o in declared.values() if o.required and o.name not in extra]
+        if problems:
+            raise PydanticCustomError("connection_options", "{summary}",
+                                      {"summary": "; ".join(f"{k}: {m}" for k, m in problems),
+                                       "problems": problems})
         return self
 
-    @field_validator("username", "pin", "topic_arns", "confirm_subscriptions", "max_age")
-    @classmethod
-    def _provider_option(cls, value: Any, info: ValidationInfo) -> Any:
-        slug = info.data.get("provider")  # absent when the provider itself was invalid
-        key = info.field_name
-        if value is not None and slug is not None and key not in providers.registry()[slug].options:
-            takers = sorted(s for s, p in providers.registry().items() if key in p.options)
-            raise ValueError(f"provider {slug!r} has no {key!r} setting (only {', '.join(takers)})")
-        return value
+    def option_values(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The provider's options as configured, defaults filled in; secrets as :class:`Secret`
+        (``reveal``) or ``SecretStr``."""
+        extra = self.__pydantic_extra__ or {}
+        values: dict[str, Any] = {}
+        for option in declared_options(providers.registry()[self.provider]):
+            value = extra.get(option.name, option.default)
+            if value is None:
+                continue
+            if isinstance(value, SecretStr) and reveal:
+                value = Secret(value.get_secret_value())
+            values[option.name] = value
+        return values
+
+    def info(self, name: str) -> ConnectionInfo:
+        """What the adapter sees of this connection."""
+        return ConnectionInfo(name=name, provider=self.provider, options=self.option_values(reveal=True),
+                              timezone=self.timezone, public_url=self.public_url)
 
     @property
     def authenticated(self) -> bool:
-        """Whether a stranger who guesses the URL is kept out (token, IP list or csoft Username+PIN)."""
+        """Whether a stranger who guesses the URL is kept out: a URL token, an IP list, or what the
+        provider's own check does with this connection's options (a signing secret, csoft Username+PIN)."""
         restricted = any(net.prefixlen > 0 for net in self.allow_ips)
-        return (self.token is not None or restricted or (self.username is not None and self.pin is not None)
-                or bool(self.topic_arns))  # SNS: AWS's signature and a topic of one's own
+        if self.token is not None or restricted:
+            return True
+        return providers.registry()[self.provider].authenticated(self.info(""))
 
     def spec(self, name: str) -> ConnectionSpec:
-        options: dict[str, Any] = {}
-        if self.username is not None:
-            options["username"] = self.username
-        if self.pin is not None:
-            options["pin"] = self.pin.get_secret_value()
-        for key in ("topic_arns", "confirm_subscriptions", "max_age"):
-            if (value := getattr(self, key)) is not None:
-                options[key] = value
         return ConnectionSpec(
-            info=ConnectionInfo(name=name, provider=self.provider, options=options, timezone=self.timezone),
+            info=self.info(name),
             token=self.token.get_secret_value() if self.token else None,
             allow_ips=tuple(self.allow_ips),
             authenticated=self.authenticated,
         )
 
 
+def _unknown_option(slug: str, key: str, declared: Mapping[str, Option]) -> str:
+    takers = sorted(s for s, p in providers.registry().items() if key in {o.name for o in declared_options(p)})
+    if takers:
+        return f"provider {slug!r} has no {key!r} setting (only {', '.join(takers)})"
+    return f"unknown key{_suggest(key, [*Connection.model_fields, *declared])}"
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class ConnectionSpec:
     """A connection as the app uses it: plain values, secrets revealed (keep it out of logs)."""
 
-    info: ConnectionInfo  # what the adapter sees: name, provider, options (username/pin), timezone
+    info: ConnectionInfo  # what the adapter sees: name, provider, options, timezone, public_url
     token: str | None  # the required last path segment, or None
     allow_ips: tuple[Network, ...]  # empty: any source address
     authenticated: bool
@@ -267,8 +297,11 @@ def parse_networks(value: Any) -> list[Network]:
 
 
 def default_providers() -> tuple[str, ...]:
-    """The built-in providers that get an open default connection (sns needs its topics: not it)."""
-    return tuple(slug for slug in providers.BUILTIN if slug != "sns")
+    """The built-in providers that get an open default connection: those without a required option
+    (sns needs its topics)."""
+    registry = providers.registry()
+    return tuple(slug for slug in providers.BUILTIN
+                 if not any(o.required for o in declared_options(registry[slug])))
 
 
 def _default_connections() -> dict[str, Connection]:
@@ -442,7 +475,8 @@ class Settings(BaseSettings):
         data: dict[str, Any] = {key: plain(getattr(self, key)) for key in type(self).model_fields}
         data["database"] = mask_url(self.database)
         data["connections"] = {
-            name: {key: plain(getattr(conn, key)) for key in Connection.model_fields}
+            name: {**{key: plain(getattr(conn, key)) for key in Connection.model_fields},
+                   **{key: plain(value) for key, value in conn.option_values().items()}}
             for name, conn in self.connections.items()
         }
         data["subscriptions"] = {name: sub.redacted() for name, sub in self.subscriptions.items()}
@@ -495,7 +529,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         name = _env_name(field.group(1)) if field else "environment"
         problems.append(f"{name}: not valid JSON ({exc.__cause__ or exc})")
     except ValidationError as exc:
-        problems += [_describe(error, values) for error in exc.errors()]
+        problems += [line for error in exc.errors() for line in _describe(error, values)]
     finally:
         _file_values.reset(token)
     if problems:
@@ -534,10 +568,13 @@ def _suggest(key: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
-    """One line for one pydantic error: dotted key, then a message without the input value."""
+def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> list[str]:
+    """Lines for one pydantic error: dotted key, then a message without the input value (one line per
+    key for a connection's provider options)."""
     loc = [part for part in error["loc"] if part != "[key]"]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
+    if error["type"] == "connection_options":
+        return [f"{path}.{key}: {message}" for key, message in error["ctx"]["problems"]]
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         model: type[BaseModel] = Connection if len(loc) > 1 and loc[0] == "connections" else Settings
@@ -553,7 +590,7 @@ def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> str:
             message += f" (from {alias[0]})"
         elif os.environ.get(ENV_PREFIX + top.upper()) or os.environ.get(ENV_PREFIX + top):
             message += f" (from {ENV_PREFIX + top.upper()})"
-    return f"{path}: {message}"
+    return [f"{path}: {message}"]
 
 
 # -- exposure --------------------------------------------------------------------------------------
@@ -572,11 +609,13 @@ def is_loopback(host: str) -> bool:
 def check_exposure(settings: Settings) -> list[str]:
     """Refuse (ConfigError) an unprotected non-loopback bind unless ``insecure``; return warnings.
 
-    Protected means: an API token, and on every connection a token, an IP allow-list or (csoft)
-    Username+PIN. On loopback, or with ``insecure``, the gaps become warnings instead.
+    Protected means: an API token, and on every connection a token, an IP allow-list or what its
+    provider counts as authenticated (:meth:`~smshook.providers.base.Provider.authenticated`: a
+    signing secret, csoft Username+PIN). On loopback, or with ``insecure``, the gaps become warnings.
     """
     open_connections = [name for name, conn in settings.connections.items() if not conn.authenticated]
-    gaps = [f"connection {name!r} has no token, allow_ips or credentials" for name in open_connections]
+    gaps = [f"connection {name!r} has no token, allow_ips or {_own_check(settings.connections[name])}"
+            for name in open_connections]
     if settings.api_token is None:
         gaps.insert(0, "api_token is not set, so the query API and dashboard are open")
     public = not is_loopback(settings.host)
@@ -596,6 +635,11 @@ def check_exposure(settings: Settings) -> list[str]:
     if public and gaps:
         warnings.insert(0, f"--insecure: listening on {settings.host} without full protection")
     return warnings
+
+
+def _own_check(conn: Connection) -> str:
+    secrets = [o.name for o in declared_options(providers.registry()[conn.provider]) if o.secret]
+    return f"{'/'.join(secrets)} (the provider's own check)" if secrets else "credentials"
 
 
 # -- documentation ---------------------------------------------------------------------------------
@@ -633,6 +677,15 @@ def reference_markdown() -> str:
     for name, field in Connection.model_fields.items():
         default = "required" if field.is_required() else _default_text(Connection, name)
         lines.append(f"| `{name}` | {default} | {field.description} |")
+    lines += ["", "Plus the keys each provider declares for its connections:", "",
+              "| provider | key | type | default | description |", "|---|---|---|---|---|"]
+    for slug, provider in providers.registry().items():
+        for option in declared_options(provider):
+            default = "required" if option.required else ("—" if option.default is None
+                                                          else f"`{json.dumps(option.default)}`")
+            kind = option.type_name + (", secret" if option.secret else "")
+            choices = f" One of: {', '.join(f'`{c}`' for c in option.choices)}." if option.choices else ""
+            lines.append(f"| `{slug}` | `{option.name}` | {kind} | {default} | {option.doc}{choices} |")
     for title, model in (("Each `[subscriptions.NAME]` table (NAME: the subscription id):", SubscriptionSpec),
                          ("Its `filters` table:", FilterSpec)):
         lines += ["", title, "", "| key | default | description |", "|---|---|---|"]

@@ -102,7 +102,8 @@ def test_connections_prints_the_urls_to_paste(config: Path) -> None:
     shop, mo = data["connections"]
     assert shop == {"connection": "shop", "provider": "csoft", "provider_name": "Connection Software",
                     "url": f"http://127.0.0.1:8080/hooks/shop/{TOKEN}", "methods": ["POST"], "authenticated": True,
-                    "protection": ["token"], "allow_ips": [], "docs_url": shop["docs_url"]}
+                    "protection": ["token"], "allow_ips": [], "docs_url": shop["docs_url"],
+                    "public_url": None}
     assert mo["protection"] == ["allow_ips"] and mo["allow_ips"] == ["127.0.0.1/32"]
     open_one = run("connections")  # the defaults: one open connection per built-in provider, said so
     assert open_one.stdout.count("UNAUTHENTICATED") == len(default_providers())

@@ -7,6 +7,7 @@ Without chromium these tests fail; ``SMSHOOK_SKIP_BROWSER=1`` skips them (local 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -283,5 +284,30 @@ def test_without_an_api_token_no_prompt(browser: Any, server_factory: type[Serve
         assert pg.locator("#login").is_hidden() and pg.locator("#logout").is_hidden()
         csoft(server, "OPEN0001", "0", 11)
         pg.locator("table.events tbody tr", has_text="OPEN0001").wait_for()
+    finally:
+        context.close()
+
+
+def test_rejected_requests_are_shown(browser: Any, server_factory: type[Server]) -> None:
+    """A request whose credentials fail is answered 401, stored nowhere but the rejected log, and
+    the Rejected page shows why and against which URL it was checked, secrets masked."""
+    conns = {"shop": {"provider": "csoft", "username": "shopuser", "pin": "1234"}}
+    srv = server_factory(env={"SMSHOOK_API_TOKEN": TOKEN, "SMSHOOK_CONNECTIONS": json.dumps(conns)}).start()
+    r = httpx.post(f"{srv.url}/hooks/shop", content=b"Username=shopuser&PIN=9999&SendTo=447700912345"
+                   b"&MessageIdentifier=RJ01&Report=0", timeout=10)
+    assert r.status_code == 401
+    context = browser.new_context(base_url=srv.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(STEP_MS)
+    pg = context.new_page()
+    try:
+        login(pg, "#/rejected")
+        card = pg.locator(".card.rejected")
+        card.wait_for()
+        assert "Username/PIN do not match" in card.locator(".reason").inner_text()
+        assert card.locator("code.url").inner_text().endswith("/hooks/shop")
+        card.locator("summary").click()
+        raw = card.locator("pre").inner_text()
+        assert "PIN=***" in raw and "9999" not in raw and "MessageIdentifier=RJ01" in raw
+        shot(pg, "rejected")
     finally:
         context.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -20,22 +21,28 @@ from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.simulate import PROVIDERS, Options, is_loopback, plan
 from smshook.status import STATUSES
 from tests.e2e.conftest import Server, all_events
-from tests.providers.sns_signing import CERT_URL, TOPIC, certificate_source, private_key
+from tests.providers.sns_signing import CERT_URL, TOPIC, certificate_source
 
 NOW = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)  # Prague and Amsterdam switch to summer time at 01:00 UTC
 # sns is not among the default connections (it needs topics) and only AWS serves its certificates: tested below.
 CASES = [(slug, []) for slug in PROVIDERS if slug != "sns"] + [("webcom", ["--format", "json"])]
 
 
+TEST_KEY = Path(__file__).parents[1] / "providers" / "sns" / "test-key.pem"
+
+
 @pytest.fixture
 def sns_test_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """simulate sns signs with the test key for CERT_URL, whose certificate the adapter gets from the tests."""
     monkeypatch.setattr(sns.CERTIFICATES, "source", certificate_source)
+    monkeypatch.setenv("SIMULATE_SNS_KEY", str(TEST_KEY))
+    monkeypatch.setenv("SIMULATE_SNS_CERT_URL", CERT_URL)
     sns.CERTIFICATES.clear()
 
 
 def options_for(provider: str, fmt: str = "xml") -> Options:
-    if provider == "sns":  # signed with the test key whose certificate the tests serve for CERT_URL
-        return Options(format=fmt, sns_topic=TOPIC, sns_cert_url=CERT_URL, sns_key=private_key())
+    if provider == "sns":
+        return Options(format=fmt, connection={"topic_arns": TOPIC})
     return Options(format=fmt)
 
 
@@ -84,6 +91,7 @@ def test_generators_match_the_adapters(provider: str, fmt: str) -> None:
         method, query, headers, body = callback.request
         raw = RawRequest(method, f"/hooks/{provider}", query.encode(), tuple((k.lower(), v) for k, v in headers), body)
         assert method in adapter.methods
+        adapter.verify(raw, connection)  # sns: signed as SNS signs (the others have nothing to check)
         events = finalize(adapter.parse(raw, connection), provider, provider, NOW)
         assert len(events) == callback.events
         assert sum(e.type == "inbound" for e in events) == callback.inbound
@@ -175,18 +183,16 @@ async def test_simulated_sns_notifications_verify_and_are_stored(tmp_path: Path)
     certificate of CERT_URL from the tests, not from AWS); a run with a throwaway key is refused."""
     from tests.e2e.test_sns import serve
 
-    key = tmp_path / "key.pem"
-    key.write_bytes((Path(__file__).parents[1] / "providers" / "sns" / "test-key.pem").read_bytes())
     async with serve(tmp_path, [TOPIC]) as base:
         url = f"{base}/hooks/aws/sns-e2e-token-0123456789"
         args = ["simulate", "sns", "--url", url, "--count", "30", "--rate", "0", "--duplicates", "0.2",
-                "--seed", "5", "--json", "--sns-key", str(key), "--sns-topic", TOPIC, "--sns-cert-url", CERT_URL]
+                "--seed", "5", "--json", "-o", f"topic_arns={TOPIC}"]
         result = await asyncio.to_thread(CliRunner().invoke, main, args)
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         async with httpx.AsyncClient(base_url=base) as client:
             stored = (await client.get("/v1/events", params={"limit": 500})).json()["data"]
         assert len(stored) == summary["unique_events"] and summary["inbound_events"] > 0
-        throwaway = await asyncio.to_thread(CliRunner().invoke, main, [*args[:-6], "--sns-topic", TOPIC,
-                                                                       "--sns-cert-url", CERT_URL])
+        os.environ.pop("SIMULATE_SNS_KEY")  # a throwaway key: AWS's certificate does not match it
+        throwaway = await asyncio.to_thread(CliRunner().invoke, main, args)
         assert throwaway.exit_code == 1 and json.loads(throwaway.stdout)["non_2xx"] == {"401": 30}

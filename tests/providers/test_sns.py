@@ -23,6 +23,12 @@ INBOUND = json.dumps({"originationNumber": "+14255550182", "destinationNumber": 
                       "messageBody": "Stop all", "inboundMessageId": "in-1"})
 
 
+def accept(request: RawRequest, connection: ConnectionInfo = CONNECTION) -> list[Any]:
+    """What the hook path does: verify, then parse."""
+    PROVIDER.verify(request, connection)
+    return PROVIDER.parse(request, connection)
+
+
 def post(envelope: dict[str, Any], **headers: str) -> RawRequest:
     return RawRequest("POST", "/hooks/aws", b"", (("content-type", "text/plain; charset=UTF-8"), *headers.items()),
                       json.dumps(envelope).encode())
@@ -32,14 +38,14 @@ def post(envelope: dict[str, Any], **headers: str) -> RawRequest:
 @pytest.mark.parametrize("kind", ["Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation"])
 def test_valid_signatures_verify(version: str, kind: str) -> None:
     envelope = notification(INBOUND) if kind == "Notification" else confirmation(kind)
-    events = PROVIDER.parse(post(sign(envelope, version)), CONNECTION)
+    events = accept(post(sign(envelope, version)), CONNECTION)
     assert len(events) == (1 if kind == "Notification" else 0)
 
 
 def test_default_version_is_1() -> None:
     signed = sign(notification(INBOUND), "1")
     del signed["SignatureVersion"]
-    assert PROVIDER.parse(post(signed), CONNECTION)[0].text == "Stop all"
+    assert accept(post(signed), CONNECTION)[0].text == "Stop all"
 
 
 @pytest.mark.parametrize("field", ["Message", "MessageId", "Timestamp", "TopicArn", "Subject"])
@@ -47,7 +53,7 @@ def test_one_changed_signed_field_is_refused(field: str) -> None:
     signed = sign(notification(INBOUND, Subject="s"), "2")
     signed[field] = signed[field][:-1] + ("x" if signed[field][-1] != "x" else "y")
     with pytest.raises(AuthError) as caught:
-        PROVIDER.parse(post(signed), CONNECTION if field != "TopicArn" else ConnectionInfo(
+        accept(post(signed), CONNECTION if field != "TopicArn" else ConnectionInfo(
             name="aws", provider="sns", options={"topic_arns": [signed["TopicArn"]]}))
     assert "signature" in caught.value.message
 
@@ -55,13 +61,13 @@ def test_one_changed_signed_field_is_refused(field: str) -> None:
 def test_removed_subject_and_swapped_version_are_refused() -> None:
     signed = sign(notification(INBOUND, Subject="hello"), "1")
     with pytest.raises(AuthError):
-        PROVIDER.parse(post({k: v for k, v in signed.items() if k != "Subject"}), CONNECTION)
+        accept(post({k: v for k, v in signed.items() if k != "Subject"}), CONNECTION)
     with pytest.raises(AuthError):  # signed with SHA-1, claimed SHA-256
-        PROVIDER.parse(post({**signed, "SignatureVersion": "2"}), CONNECTION)
+        accept(post({**signed, "SignatureVersion": "2"}), CONNECTION)
     with pytest.raises(AuthError, match="not 1 or 2"):
-        PROVIDER.parse(post({**signed, "SignatureVersion": "3"}), CONNECTION)
+        accept(post({**signed, "SignatureVersion": "3"}), CONNECTION)
     with pytest.raises(AuthError, match="Base64"):
-        PROVIDER.parse(post({**signed, "Signature": "***"}), CONNECTION)
+        accept(post({**signed, "Signature": "***"}), CONNECTION)
 
 
 def test_confirmation_token_and_subscribe_url_are_signed() -> None:
@@ -69,7 +75,7 @@ def test_confirmation_token_and_subscribe_url_are_signed() -> None:
         signed = sign(confirmation(), "2")
         signed[field] += "0"
         with pytest.raises(AuthError):
-            PROVIDER.parse(post(signed), CONNECTION)
+            accept(post(signed), CONNECTION)
 
 
 @pytest.mark.parametrize("url", [
@@ -152,7 +158,7 @@ def test_topics_and_max_age() -> None:
     signed = sign(notification(INBOUND, timestamp="2026-12-03T10:00:00.000Z"))
     none = ConnectionInfo(name="aws", provider="sns", options={})
     with pytest.raises(AuthError, match="topic_arns") as caught:
-        PROVIDER.parse(post(signed), none)
+        accept(post(signed), none)
     assert caught.value.status == 403
     aged = ConnectionInfo(name="aws", provider="sns", options={"topic_arns": [TOPIC], "max_age": 3600})
     envelope = PROVIDER.envelope(post(signed))
@@ -184,12 +190,12 @@ def test_envelope_shape_errors() -> None:
 ])
 def test_message_errors_name_the_field(message: dict[str, Any], wrong: str) -> None:
     with pytest.raises(InvalidRequest, match=wrong):
-        PROVIDER.parse(post(sign(notification(json.dumps(message)))), CONNECTION)
+        accept(post(sign(notification(json.dumps(message)))), CONNECTION)
 
 
 def test_unknown_event_type_is_kept_raw_as_unknown() -> None:
     message = json.dumps({"eventType": "TEXT_SOMETHING_NEW", "messageId": "m", "eventTimestamp": 1686975103470})
-    event = PROVIDER.parse(post(sign(notification(message))), CONNECTION)[0]
+    event = accept(post(sign(notification(message))), CONNECTION)[0]
     assert (event.status, event.provider_status, event.occurred_at) == (
         "unknown", "TEXT_SOMETHING_NEW", datetime(2023, 6, 17, 4, 11, 43, 470000, tzinfo=UTC))
 

@@ -163,9 +163,10 @@ async def test_connections_are_listed_without_their_secrets(tmp_path: Path) -> N
     assert r.json()["data"] == [
         {"connection": "open", "provider": "bulkgate", "provider_name": "BulkGate", "path": "/hooks/open",
          "methods": ["GET", "POST"], "authenticated": False, "protection": [], "allow_ips": [],
-         "docs_url": "https://help.bulkgate.com/docs/en/http-api-bulk-delivery-confirmations-and-incoming-sms.html"},
+         "docs_url": "https://help.bulkgate.com/docs/en/http-api-bulk-delivery-confirmations-and-incoming-sms.html",
+             "public_url": None},
         {"connection": "shop", "provider": "csoft", "provider_name": "Connection Software",
          "path": "/hooks/shop/<token>", "methods": ["POST"], "authenticated": True,
          "protection": ["token", "allow_ips", "credentials"], "allow_ips": ["203.0.113.0/24"],
-         "docs_url": "https://www.csoft.co.uk/support/delivery-receipts"},
+         "docs_url": "https://www.csoft.co.uk/support/delivery-receipts", "public_url": None},
     ]

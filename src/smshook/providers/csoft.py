@@ -5,6 +5,9 @@ Receipts: ``POST`` form body (labelled ``text/html`` in csoft's own example) wit
 (``YYYY-MM-DDTHH:MM:SSZ``), ``MessageIdentifier`` and ``Report``. Inbound: ``SendTo`` is *our*
 number, ``ReplyTo`` the sender, ``Message`` the text. The answer echoes the identifier:
 ``MessageIdentifier=…&Report=0&Text=OK``; anything but ``Report=0`` makes csoft resend.
+
+Authenticity: csoft does not sign; a connection may set ``username`` and ``pin`` (both: the
+connection counts as authenticated), compared in constant time with the body's ``Username``/``PIN``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,10 @@ import hmac
 from functools import lru_cache
 from urllib.parse import quote
 
-from smshook.errors import AuthError, InvalidRequest, ProviderError
+from smshook.errors import InvalidRequest, ProviderError, SignatureError
 from smshook.events import Event
 from smshook.providers import formats
-from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
+from smshook.providers.base import ConnectionInfo, Option, Outcome, Parsed, Provider, RawRequest, Response
 
 FORM = "text/plain; charset=utf-8"
 
@@ -26,7 +29,11 @@ class Csoft(Provider):
     name = "Connection Software"
     docs_url = "https://www.csoft.co.uk/support/delivery-receipts"
     methods = frozenset({"POST"})
-    options = frozenset({"username", "pin"})
+    options = (
+        Option("username", doc="The Username csoft sends in each callback (checked when set)."),
+        Option("pin", secret=True, doc="The PIN csoft sends in each callback (checked when set)."),
+    )
+    auth_kind = "credentials"
     statuses = {
         "0": ("delivered", None),
         "-4": ("sent", None),
@@ -47,7 +54,7 @@ class Csoft(Provider):
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         fields = formats.form_fields(request)
-        self._authenticate(fields, connection)
+        ident = fields.get("MessageIdentifier") or ""
         details = {k: v for k, v in fields.items() if k not in _KNOWN}
         when = formats.optional(fields, "Timestamp1")
         occurred = formats.parse_time(when, "%Y-%m-%dT%H:%M:%SZ", "UTC", field="Timestamp1") if when else None
@@ -60,7 +67,7 @@ class Csoft(Provider):
             status, failure = self.status_of(code)
             if code in self.notes:
                 details["note"] = self.notes[code]
-            return [Event(
+            return Parsed([Event(
                 type="status",
                 message_id=formats.require(fields, "MessageIdentifier"),
                 status=status,
@@ -69,10 +76,10 @@ class Csoft(Provider):
                 to=formats.phone(fields.get("SendTo")),
                 occurred_at=occurred,
                 details=details,
-            )]
+            )], ident)
         if "Message" in fields or "ReplyTo" in fields:
             text = fields.get("Message", "")
-            return [Event(
+            return Parsed([Event(
                 type="inbound",
                 message_id=formats.optional(fields, "MessageIdentifier"),
                 from_=formats.phone(formats.require(fields, "ReplyTo")),
@@ -81,15 +88,19 @@ class Csoft(Provider):
                 keyword=formats.first_word(text),
                 occurred_at=occurred,
                 details=details,
-            )]
+            )], ident)
         raise InvalidRequest("neither a delivery receipt (no 'Report') nor an inbound message (no 'Message')")
 
-    def _authenticate(self, fields: dict[str, str], connection: ConnectionInfo) -> None:
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return connection.options.get("username") is not None and connection.options.get("pin") is not None
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
         """Compare Username and PIN in constant time when the connection configures them."""
         want_user = connection.options.get("username")
         want_pin = connection.options.get("pin")
         if want_user is None and want_pin is None:
             return
+        fields = formats.form_fields(request)
         ok = True
         for name, want in (("Username", want_user), ("PIN", want_pin)):
             if want is None:
@@ -97,10 +108,11 @@ class Csoft(Provider):
             got = fields.get(name, "")
             ok &= hmac.compare_digest(got.encode(), str(want).encode())
         if not ok:
-            raise AuthError("Username/PIN do not match this connection")
+            raise SignatureError("Username/PIN do not match this connection", reason="credentials")
 
     def acknowledge(self, request: RawRequest, outcome: Outcome) -> Response:
-        ident = _identifier(request)
+        # The MessageIdentifier parse read (None only when parse never ran: a quarantine that failed).
+        ident = outcome.context if outcome.context is not None else _identifier(request)
         if not outcome.stored:
             return Response(503, _answer(ident, "-1", "store unavailable, retry later"), FORM)
         return Response(200, _answer(ident, "0", "OK"), FORM)

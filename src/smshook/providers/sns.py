@@ -30,6 +30,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,14 +42,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from smshook.errors import AuthError, InvalidRequest
+from smshook.errors import AuthError, InvalidRequest, SignatureError
 from smshook.events import Event, FailureClass
 from smshook.providers import formats
-from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
+from smshook.providers.base import ConnectionInfo, Option, Outcome, Parsed, Provider, RawRequest, Response
 
 log = logging.getLogger("smshook.providers.sns")
 
 HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
+TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 TYPES = ("SubscriptionConfirmation", "Notification", "UnsubscribeConfirmation")
 SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
 SIGNED_CONFIRMATION = ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type")
@@ -198,41 +200,83 @@ def verify(envelope: Mapping[str, Any], certificates: Certificates = CERTIFICATE
 # -- the adapter ---------------------------------------------------------------------------------
 
 
+def _topic_arns(value: list[str]) -> list[str]:
+    if not value:
+        raise ValueError("must list at least one SNS topic ARN")
+    for arn in value:
+        if not TOPIC_ARN.fullmatch(arn):
+            raise ValueError(f"{arn!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be a number of seconds above 0")
+    return value
+
+
 class Sns(Provider):
     slug = "sns"
     name = "Amazon SNS"
     docs_url = "https://docs.aws.amazon.com/sns/latest/dg/sns-http-https-endpoint-as-subscriber.html"
     methods = frozenset({"POST"})
-    options = frozenset({"topic_arns", "confirm_subscriptions", "max_age"})
+    options = (
+        Option("topic_arns", list, required=True, check=_topic_arns,
+               doc="The SNS topic ARNs whose messages this connection accepts (any other topic is refused)."),
+        Option("confirm_subscriptions", bool, default=True,
+               doc="Fetch the SubscribeURL of a subscription confirmation for these topics in the background."),
+        Option("max_age", float, check=_positive,
+               doc="Refuse messages whose signed Timestamp is older than this many seconds (SNS keeps it on "
+                   "retries for up to an hour: allow at least 3600)."),
+    )
     statuses = EVENT_TYPES
+
+    def authenticated(self, connection: ConnectionInfo) -> bool:
+        return bool(topic_arns(connection))  # AWS's signature, and topics of one's own
+
+    def verify(self, request: RawRequest, connection: ConnectionInfo) -> None:
+        """The signature (certificate from AWS only), the topic, and the age of ``Timestamp``."""
+        try:
+            envelope = self.envelope(request)
+        except AuthError as exc:
+            raise SignatureError(exc.message, reason="missing", status=exc.status) from None
+        except InvalidRequest as exc:  # not an envelope: nothing that could be verified
+            raise SignatureError(exc.message, reason="missing") from None
+        try:
+            verify(envelope)
+        except SignatureError:
+            raise
+        except AuthError as exc:
+            reason = "unavailable" if exc.status == 503 else "signature"
+            raise SignatureError(exc.message, reason=reason, status=exc.status) from None
+        self.check_topic(envelope, connection)
+        self.check_age(envelope, connection, request.now())
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         envelope = self.envelope(request)
-        verify(envelope)
-        self.check_topic(envelope, connection)
-        self.check_age(envelope, connection, datetime.now(UTC))
-        if envelope["Type"] != "Notification":
-            _remember(request, connection, envelope)
-        return self.events(envelope)
+        events = self.events(envelope)
+        if envelope["Type"] == "Notification":
+            return events
+        # A confirmation: no event; acknowledge() acts on it once the request is stored.
+        return Parsed(events, Confirmation(connection.name, envelope["Type"], str(envelope.get("TopicArn")),
+                                           str(envelope.get("SubscribeURL") or ""), envelope.get("MessageId"),
+                                           bool(connection.options.get("confirm_subscriptions", True))))
 
     def acknowledge(self, request: RawRequest, outcome: Outcome) -> Response:
         """200 once stored; then a stored SubscriptionConfirmation is confirmed in the background."""
-        pending = _PENDING.pop(id(request), None)
         if not outcome.stored:
             return Response(503, b"store unavailable, retry later")
-        if pending is not None and pending[0] is request:
-            _, connection, envelope = pending
+        context = outcome.context
+        if isinstance(context, Confirmation):
             from smshook.providers.sns_confirm import CONFIRMER
 
-            topic, message_id = envelope["TopicArn"], envelope.get("MessageId")
-            if envelope["Type"] == "SubscriptionConfirmation":
-                confirm = connection.options.get("confirm_subscriptions", True)
-                CONFIRMER.submit(connection.name, topic, envelope["SubscribeURL"], message_id, bool(confirm))
+            if context.kind == "SubscriptionConfirmation":
+                CONFIRMER.submit(context.connection, context.topic, context.url, context.message_id, context.confirm)
             else:
-                CONFIRMER.unsubscribed(connection.name, topic, message_id)
+                CONFIRMER.unsubscribed(context.connection, context.topic, context.message_id)
         return Response(200, b"OK")
 
-    # The steps of parse, each usable alone (verification first, then reading).
+    # The steps of verify and parse, each usable alone.
     @staticmethod
     def envelope(request: RawRequest) -> dict[str, Any]:
         """The JSON envelope, whatever the Content-Type says; AuthError when it is not one (raw delivery)."""
@@ -256,20 +300,23 @@ class Sns(Provider):
 
     @staticmethod
     def check_topic(envelope: Mapping[str, Any], connection: ConnectionInfo) -> None:
-        allowed = topic_arns(connection)
         topic = envelope.get("TopicArn")
-        if topic not in allowed:
-            raise AuthError(f"topic {str(topic)[:200]!r} is not in this connection's topic_arns", status=403)
+        if topic not in topic_arns(connection):
+            raise SignatureError(f"topic {str(topic)[:200]!r} is not in this connection's topic_arns",
+                                 reason="topic", status=403)
 
     @staticmethod
     def check_age(envelope: Mapping[str, Any], connection: ConnectionInfo, now: datetime) -> None:
         max_age = connection.options.get("max_age")
         if max_age is None:
             return
-        stamp = sns_time(envelope.get("Timestamp"), field="Timestamp")
+        try:
+            stamp = sns_time(envelope.get("Timestamp"), field="Timestamp")
+        except InvalidRequest as exc:
+            raise SignatureError(exc.message, reason="stale", status=403) from None
         if stamp is None or (now - stamp).total_seconds() > float(max_age):
-            raise AuthError(f"Timestamp {envelope.get('Timestamp')!r} is older than max_age ({max_age} s)",
-                            status=403)
+            raise SignatureError(f"Timestamp {envelope.get('Timestamp')!r} is older than max_age ({max_age} s)",
+                                 reason="stale", status=403)
 
     def events(self, envelope: Mapping[str, Any]) -> list[Event]:
         kind = envelope["Type"]
@@ -345,15 +392,16 @@ class Sns(Provider):
         )
 
 
-# Confirmations parsed and waiting for their answer: acknowledge() acts on them once they are stored.
-_PENDING: OrderedDict[int, tuple[RawRequest, ConnectionInfo, dict[str, Any]]] = OrderedDict()
-_PENDING_MAX = 256
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    """What parse learned from a Subscription/UnsubscribeConfirmation, for acknowledge."""
 
-
-def _remember(request: RawRequest, connection: ConnectionInfo, envelope: dict[str, Any]) -> None:
-    _PENDING[id(request)] = (request, connection, envelope)
-    while len(_PENDING) > _PENDING_MAX:  # parsed but never answered (re-processing): forget the oldest
-        _PENDING.popitem(last=False)
+    connection: str
+    kind: str
+    topic: str
+    url: str
+    message_id: str | None
+    confirm: bool
 
 
 def topic_arns(connection: ConnectionInfo) -> tuple[str, ...]:

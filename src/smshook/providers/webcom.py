@@ -29,7 +29,7 @@ import orjson
 from smshook.errors import InvalidRequest
 from smshook.events import Event
 from smshook.providers import formats
-from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
+from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response
 
 XML_TYPE = "application/xml; charset=utf-8"
 JSON_TYPE = "application/json"
@@ -55,7 +55,8 @@ class Webcom(Provider):
     }
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
-        if formats.looks_like_xml(request.body):
+        xml = formats.looks_like_xml(request.body)
+        if xml:
             states = _xml_states(request.body)
         elif formats.looks_like_json(request.body):
             states = _json_states(request.body)
@@ -69,7 +70,7 @@ class Webcom(Provider):
                 raise InvalidRequest(f"{label}: {exc}") from exc
         if not events:
             raise InvalidRequest("the document holds no states")
-        return events
+        return Parsed(events, "xml" if xml else "json")  # the answer uses the request's format
 
     def _event(self, fields: Mapping[str, Any], connection: ConnectionInfo) -> Event:
         message_id = formats.require(fields, "id_sms")
@@ -99,7 +100,8 @@ class Webcom(Provider):
         stored = outcome.events if outcome.stored else []
         ids = list(dict.fromkeys(e.message_id for e in stored if e.message_id))
         status = 200 if outcome.stored else 503
-        if formats.looks_like_xml(request.body):
+        xml = outcome.context == "xml" if outcome.context else formats.looks_like_xml(request.body)
+        if xml:
             items = "".join(f"<id_sms>{escape(i)}</id_sms>" for i in ids)
             body = f'<?xml version="1.0" encoding="utf-8" ?>\n<response>{items}</response>'
             return Response(status, body.encode(), XML_TYPE)

@@ -24,10 +24,13 @@ import abc
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from smshook.events import Event
 from smshook.forwarding.model import Claimed, DeliveryQuery, Outcome, ReplayQuery, Subscription
+
+if TYPE_CHECKING:
+    from smshook.rejected import RejectedRecord
 
 # Headers never written to the store.
 SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
@@ -160,6 +163,18 @@ class Store(abc.ABC):
         :meth:`append` does (dedup, status projection, outbox) but attached to the raw request already
         kept, and mark the entry re-processed at ``at`` with the result. Raises ``KeyError`` when there
         is no such entry and ``ValueError`` when it was re-processed already."""
+
+    @abc.abstractmethod
+    async def record_rejected(self, entry: RejectedRecord) -> str:
+        """Keep a request refused by its provider's authenticity check (:mod:`smshook.rejected`,
+        already masked); an identical one only counts an attempt. Keeps the newest ``KEEP`` entries.
+        Returns the entry's id."""
+
+    @abc.abstractmethod
+    async def rejected(self, limit: int = 50, before: str | None = None,
+                       connection: str | None = None) -> list[dict[str, Any]]:
+        """Rejected requests, newest first: ``id, connection, provider, reason, message, http_status,
+        attempts, first_seen, last_seen`` and the masked ``request`` (:func:`smshook.rejected.row_view`)."""
 
     @abc.abstractmethod
     async def stats(self, since: str, until: str, bucket_seconds: int,

@@ -40,6 +40,8 @@ from smshook import stats
 from smshook.errors import StoreError
 from smshook.events import Event, iso
 from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
+from smshook.rejected import KEEP as REJECTED_KEEP
+from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import MessageState, advance
 from smshook.storage import schema
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
@@ -610,6 +612,30 @@ class PostgresStore(Store):
             return str(row["id"])
 
         return await self._submit(run)
+
+    async def record_rejected(self, entry: RejectedRecord) -> str:
+        async def run(batch: _Batch) -> str:
+            values = rejected_row(entry, nul_free=True)
+            marks = ", ".join(f"${i}" for i in range(1, len(values) + 1))
+            columns = REJECTED_COLUMNS.replace(" attempts,", "")
+            row = await batch.conn.fetchrow(
+                f"INSERT INTO rejected_requests ({columns}) VALUES ({marks}) ON CONFLICT (digest) DO UPDATE SET "
+                "attempts = rejected_requests.attempts + 1, last_seen = excluded.last_seen, "
+                "reason = excluded.reason, message = excluded.message RETURNING id, (xmax = 0) AS inserted", *values)
+            assert row is not None
+            if row["inserted"]:
+                await batch.conn.execute("DELETE FROM rejected_requests WHERE id < (SELECT id FROM rejected_requests "
+                                         "ORDER BY id DESC LIMIT 1 OFFSET $1)", REJECTED_KEEP - 1)
+            return str(row["id"])
+
+        return await self._submit(run)
+
+    async def rejected(self, limit: int = 50, before: str | None = None,
+                       connection: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "$")
+        sql = (f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC "
+               f"LIMIT ${len(args) + 1}")
+        return await self._read(lambda c: _fetch(c, sql, [*args, limit], rejected_view))
 
     # -- reads ------------------------------------------------------------------------------------
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:

@@ -44,6 +44,8 @@ from smshook.forwarding.model import (
     ReplayQuery,
     Subscription,
 )
+from smshook.rejected import KEEP as REJECTED_KEEP
+from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import FINAL, MessageState, advance
 from smshook.storage import schema
 from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
@@ -611,6 +613,32 @@ class SQLiteStore(Store):
             return raw.id
 
         return await self._submit(run)
+
+    async def record_rejected(self, entry: RejectedRecord) -> str:
+        def run(batch: _Batch) -> str:
+            conn = batch.conn
+            row = conn.execute("SELECT id FROM rejected_requests WHERE digest = ?", (entry.digest,)).fetchone()
+            if row:
+                conn.execute("UPDATE rejected_requests SET attempts = attempts + 1, last_seen = ?, reason = ?, "
+                             "message = ? WHERE id = ?", (entry.received_at, entry.reason, entry.message, row[0]))
+                return str(row[0])
+            conn.execute(f"INSERT INTO rejected_requests ({REJECTED_COLUMNS}) VALUES "
+                         "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rejected_row(entry))
+            conn.execute("DELETE FROM rejected_requests WHERE id < (SELECT id FROM rejected_requests "
+                         "ORDER BY id DESC LIMIT 1 OFFSET ?)", (REJECTED_KEEP - 1,))
+            return entry.id
+
+        return await self._submit(run)
+
+    async def rejected(self, limit: int = 50, before: str | None = None,
+                       connection: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "?")
+        sql = f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC LIMIT ?"
+
+        def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
+            return [rejected_view(r) for r in c.execute(sql, [*args, limit])]
+
+        return await self._read(run)
 
     def _writer(self, turn: _WriterLock) -> None:
         conn = self._connect()

@@ -29,6 +29,7 @@ from smshook.providers import formats
 from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
+from smshook.web.api_rejected import rejected_router
 from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
@@ -287,6 +288,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     add_stream_route(v1, feed, ApiError)
     add_sns_routes(v1)  # Amazon SNS subscription confirmations
 
+    v1.include_router(rejected_router(store, _cursor, MAX_LIMIT))
     app.include_router(v1)
     mount_dashboard(app)  # "/" and its static files: public, they hold no data
 

@@ -6,8 +6,12 @@ Plain ASGI, no framework: this is the hot path. For each request, in order:
    ``trusted_proxies``, the address its ``X-Forwarded-For`` names), URL token (401),
    method (405), size (413, refused from ``Content-Length`` before reading, or as soon as the
    streamed body passes the limit);
-2. ``adapter.parse`` -> events; in-body credentials that do not match -> 401, not stored;
-   an unreadable body -> kept durably in the quarantine, then a 4xx naming the problem;
+2. ``adapter.verify`` on the raw request (its ``url`` the one the provider signed,
+   :mod:`smshook.web.public_url`): a signature or in-body credentials that do not match -> the
+   provider's 401/403, not stored as events, kept masked in the rejected-requests log
+   (:mod:`smshook.rejected`) and counted (``smshook_rejected_total``);
+   ``adapter.parse`` -> events; an unreadable body -> kept durably in the quarantine, then a 4xx
+   naming the problem;
 3. ``store.append`` -> one durable transaction (group commit), duplicates recognised;
 4. ``adapter.acknowledge`` -> the provider's own answer, sent only after step 3 committed;
    if the store could not commit, the answer makes the provider retry (503).
@@ -25,12 +29,14 @@ from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from smshook.errors import AuthError, InvalidRequest, ProviderError, StoreError
+from smshook import rejected
+from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
 from smshook.providers import get as get_provider
-from smshook.providers.base import ConnectionInfo, Outcome, Provider, RawRequest, Response
+from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response, context_of
 from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
+from smshook.web.public_url import request_url
 
 if TYPE_CHECKING:
     from smshook.settings import Settings
@@ -62,13 +68,14 @@ class Connection:
     def describe(self) -> dict[str, Any]:
         """How providers reach this connection and how it is protected, never its secrets (``path`` ends
         in ``/<token>`` where the URL carries one): ``GET /v1/connections`` and ``smshook connections``."""
-        provider, options = self.provider, self.info.options
+        provider = self.provider
         protection = [kind for kind, on in (("token", self.token is not None), ("allow_ips", bool(self.allow_ips)),
-                                            ("credentials", "username" in options and "pin" in options)) if on]
+                                            (provider.auth_kind, provider.authenticated(self.info))) if on]
         return {"connection": self.name, "provider": provider.slug, "provider_name": provider.name,
                 "path": f"{PREFIX}{self.name}" + ("/<token>" if self.token is not None else ""),
                 "methods": sorted(provider.methods), "authenticated": self.authenticated, "protection": protection,
-                "allow_ips": [str(net) for net in self.allow_ips], "docs_url": provider.docs_url or None}
+                "allow_ips": [str(net) for net in self.allow_ips], "docs_url": provider.docs_url or None,
+                "public_url": _masked_url(self.info.public_url, self.token)}
 
     def allows(self, address: str | None) -> bool:
         if not self.allow_ips:
@@ -80,6 +87,10 @@ class Connection:
         except ValueError:
             return False
         return any(ip in net for net in self.allow_ips)
+
+
+def _masked_url(url: str | None, token: str | None) -> str | None:
+    return url.replace(token, "<token>") if url and token else url
 
 
 def connections_from(settings: Settings) -> dict[str, Connection]:
@@ -98,10 +109,26 @@ class AdapterFailure(InvalidRequest):
     status = 422
 
 
+def verify_request(connection: Connection, request: RawRequest) -> None:
+    """The provider's authenticity check on the raw request (hook path only: a quarantined request
+    passed it when it arrived). Raises :class:`SignatureError`; an adapter bug refuses too."""
+    try:
+        connection.provider.verify(request, connection.info)
+    except SignatureError:
+        raise
+    except AuthError as exc:
+        raise SignatureError(exc.message, reason="credentials", status=exc.status) from exc
+    except Exception as exc:  # an adapter bug: never let an unchecked request through
+        log.exception("adapter %s failed verifying a request to %s", connection.provider.slug, connection.name)
+        raise SignatureError(f"could not check this request's signature ({type(exc).__name__})",
+                             reason="verify_error") from exc
+
+
 def parse_events(connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
     """The events of one request, stamped (:func:`~smshook.events.finalize`): the one parse step of the
     hook path and of re-processing a quarantined request. Raises :class:`AuthError`,
-    :class:`InvalidRequest`, or :class:`AdapterFailure` when the adapter raised anything else."""
+    :class:`InvalidRequest`, or :class:`AdapterFailure` when the adapter raised anything else.
+    The adapter's :class:`Parsed` context survives: the result is a :class:`Parsed` carrying it."""
     provider = connection.provider
     try:
         events = provider.parse(request, connection.info)
@@ -111,7 +138,8 @@ def parse_events(connection: Connection, request: RawRequest, received: datetime
         log.exception("adapter %s failed on a request to %s", provider.slug, connection.name)
         raise AdapterFailure(f"could not process this request ({type(exc).__name__}); it was kept "
                              "for re-processing") from exc
-    return finalize(events, connection.name, provider.slug, received)
+    stamped = finalize(events, connection.name, provider.slug, received)
+    return Parsed(stamped, events.context) if isinstance(events, Parsed) else stamped
 
 
 class Refused(Exception):
@@ -216,6 +244,7 @@ class HookApp:
         client = scope.get("client")
         if self.trusted_proxies is not None and client and self.trusted_proxies.contains(client[0]):
             scope["client"] = (self.trusted_proxies.client(client[0], scope["headers"]), client[1])
+            scope["smshook.trusted_peer"] = True  # its X-Forwarded-Proto/Host/Prefix are believed too
         try:
             connection, token_in_path = self._route(scope)
             meters = self.metrics.hook_meters(connection.name)
@@ -289,12 +318,14 @@ class HookApp:
         provider = connection.provider
         headers = tuple([(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]])
         client = scope.get("client")
+        url = request_url(scope, connection.info.public_url, scope.get("smshook.trusted_peer", False))
         request = RawRequest(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
-                             client[0] if client else None)
+                             client[0] if client else None, url, received)
         try:
+            verify_request(connection, request)
             events = parse_events(connection, request, received)
         except AuthError as exc:
-            return provider.reject(request, exc), "unauthorized"
+            return await self._rejected(connection, request, received, token_in_path, exc, meters)
         except AdapterFailure as exc:
             return await self._quarantine(connection, request, received, token_in_path, exc, ex, "adapter_error")
         except ProviderError as exc:
@@ -306,14 +337,33 @@ class HookApp:
             result = await self.store.append(record, events)
         except StoreError as exc:
             log.error("store could not commit a request to %s: %s", connection.name, exc)
-            return provider.acknowledge(request, Outcome(events, stored=False)), "store_unavailable"
+            return provider.acknowledge(request, Outcome(events, False, context=context_of(events))), \
+                "store_unavailable"
         meters.stored(events, result.new)
         if result.queued and self.on_queued is not None:
             self.on_queued()
         ex.events = new = result.new_count
         ex.duplicates = duplicates = len(result.new) - new
-        outcome = Outcome(events, True, new, duplicates)
+        outcome = Outcome(events, True, new, duplicates, context_of(events))
         return provider.acknowledge(request, outcome), "duplicate" if events and not new else "accepted"
+
+    async def _rejected(self, connection: Connection, request: RawRequest, received: datetime,
+                        token_in_path: bool, error: AuthError, meters: HookMeters) -> tuple[Response, str]:
+        """A request refused by the provider's check: its answer, the log entry, the counter."""
+        reason = error.reason if isinstance(error, SignatureError) else "credentials"
+        meters.reject(reason)
+        path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
+        entry = rejected.record(connection.name, connection.provider.slug, request, reason, error.message,
+                                error.status, iso(received) or "", path, connection.token)
+        try:
+            await self.store.record_rejected(entry)
+        except StoreError as exc:  # the answer is the same: the log is for operators
+            log.error("could not keep a rejected request to %s: %s", connection.name, exc)
+        log.warning("rejected a request to %s (%s): %s; checked against %s", connection.name, reason, error.message,
+                    entry.url, extra={"connection": connection.name, "provider": connection.provider.slug,
+                                      "reason": reason})
+        outcome = "forbidden" if error.status == 403 else "unauthorized"
+        return connection.provider.reject(request, error), outcome
 
     async def _quarantine(self, connection: Connection, request: RawRequest, received: datetime,
                           token_in_path: bool, error: ProviderError, ex: Exchange,

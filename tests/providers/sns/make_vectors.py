@@ -100,23 +100,24 @@ def main() -> None:
     write("error_other_topic", {
         "description": "A correctly signed notification from a topic not in topic_arns: refused (403).",
         "request": request(sign(notification(json.dumps(INBOUND), topic="arn:aws:sns:us-east-1:999999999999:x"))),
-        "error": {"status": 403, "contains": "topic_arns"}})
+        "error": {"status": 403, "contains": "topic_arns", "rejected": True, "reason": "topic"}})
     tampered = sign(notification(json.dumps(INBOUND)))
     tampered["Message"] = tampered["Message"].replace("EXAMPLE", "EXAMPLF")
     write("error_tampered", {
         "description": "One changed byte in Message after signing: 401.",
-        "request": request(tampered), "error": {"status": 401, "contains": "signature"}})
+        "request": request(tampered), "error": {"status": 401, "contains": "signature", "rejected": True,
+                                                "reason": "signature"}})
     write("error_foreign_certificate", {
         "description": "SigningCertURL outside https://sns.<region>.amazonaws.com: refused before any fetch.",
         "request": request(sign(notification(json.dumps(INBOUND)),
                                 cert_url="https://sns.us-east-1.amazonaws.com.evil.example/cert.pem")),
-        "error": {"status": 401, "contains": "SigningCertURL"}})
+        "error": {"status": 401, "contains": "SigningCertURL", "rejected": True}})
     write("error_raw_delivery", {
         "description": "Raw message delivery: the bare message without envelope or signature; the error names "
                        "the setting.",
         "request": {"method": "POST", "headers": {**HEADERS, "x-amz-sns-rawdelivery": "true"},
                     "body": json.dumps(INBOUND)},
-        "error": {"status": 401, "contains": "RawMessageDelivery"}})
+        "error": {"status": 401, "contains": "RawMessageDelivery", "rejected": True, "reason": "missing"}})
     write("error_message_not_json", {
         "description": "A signed notification whose Message is plain text (someone published by hand): 400.",
         "request": request(sign(notification("hello"))),

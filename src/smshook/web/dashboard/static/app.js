@@ -350,6 +350,30 @@ async function quarantineView(root) {
   }
 }
 
+// -- rejected requests ----------------------------------------------------------------------------
+function rejectedCard(r) {
+  return h("section", { class: "card rejected", "data-id": r.id },
+    h("header", {}, h("h2", {}, r.connection), h("span", { class: "muted" }, ` ${r.provider} · HTTP ${r.http_status} · ${r.reason}`)),
+    h("p", { class: "reason" }, r.message),
+    h("p", {}, "Checked against ", h("code", { class: "url" }, r.request.url)),
+    h("p", { class: "muted" }, `first seen ${fmtTime(r.first_seen)} · last seen ${fmtTime(r.last_seen)} · ${r.attempts} attempt(s)`),
+    rawRequest(r.request));
+}
+
+async function rejectedView(root) {
+  const show = (...nodes) => root.replaceChildren(...nodes.flat());
+  show(h("h1", {}, "Rejected"), h("p", { class: "muted" }, "Loading…"));
+  try {
+    const rows = await api("/v1/rejected?limit=100");
+    show(h("h1", {}, "Rejected"),
+      h("p", { class: "muted" }, "Requests refused by their provider's signature or credential check, secrets masked; " +
+        "never stored as events. A URL that differs from the provider's portal means public_url is mis-set."),
+      rows.data.length ? rows.data.map(rejectedCard) : empty("No rejected requests: every signature checked out."));
+  } catch (err) {
+    show(h("h1", {}, "Rejected"), errorBox(err));
+  }
+}
+
 // -- subscriptions --------------------------------------------------------------------------------
 async function subscriptionsView(root) {
   const show = (...nodes) => root.replaceChildren(...nodes.flat());
@@ -380,7 +404,7 @@ async function subscriptionsView(root) {
 
 // -- routing and the token ------------------------------------------------------------------------
 const ROUTES = { live: liveView, connections: connectionsView, lookup: lookupView,
-  quarantine: quarantineView, subscriptions: subscriptionsView };
+  quarantine: quarantineView, subscriptions: subscriptionsView, rejected: rejectedView };
 
 async function route() {
   cleanup();
