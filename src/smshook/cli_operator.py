@@ -115,7 +115,8 @@ def _phone(value: str | None) -> str | None:
     return number
 
 
-type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound"]), help="Only this type.")
+type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound", "optout", "optin"]),
+                           help="Only this type.")
 connection_option = click.option("--connection", help="Only this connection.")
 phone_option = click.option("--phone", help="Only events from or to this number (+31612345678, 0031… or 31…).")
 
