@@ -137,7 +137,7 @@ STATS_MESSAGES = (
     "WHERE received_at >= :lo AND received_at < :hi AND type = 'status' AND message_id IS NOT NULL{by_connection}), "
     "per_message AS (SELECT e.connection, e.message_id, min(e.provider) AS provider, "
     f"min({_EPOCH.format('e.received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN e.status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(e.occurred_at, e.received_at)')} END) AS delivered_time, "
     "max(CASE WHEN e.effect = 'applied' AND e.status IN ('undelivered', 'expired', 'rejected', 'failed') "
@@ -149,7 +149,10 @@ STATS_MESSAGES = (
     "coalesce(s.status, 'pending') AS status, "
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, p.network::jsonb ->> 'country' AS country, p.network::jsonb ->> 'operator' AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # from the best known start, as in the SQLite store (a lone receipt has none: NULL; greatest() skips
+    # NULLs, so the floor is d - d, itself NULL when d is)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN (SELECT greatest(d, d - d) FROM (SELECT p.delivered_time - "
+    f"coalesce({_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END) AS d) AS x) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
     "WHERE p.first_received >= :start::float8 AND p.first_received < :end::float8)"
@@ -170,6 +173,8 @@ STATS_MEDIANS = (
     "UNION ALL SELECT connection, NULL, avg(ttd) FROM ranked WHERE i_all IN ((n_all + 1) / 2, (n_all + 2) / 2) "
     "GROUP BY connection"
 )
+STATS_P90 = "SELECT connection, percentile_cont(0.9) WITHIN GROUP (ORDER BY ttd) FROM m WHERE ttd IS NOT NULL " \
+    "GROUP BY connection"
 
 
 def _text(value: Any) -> Any:
@@ -777,7 +782,8 @@ class PostgresStore(Store):
                 medians = [(r[0], r[1], float(r[2])) for r in await c.fetch(*_named(f"{messages} {STATS_MEDIANS}",
                                                                                       args))]
                 inbound = [(r[0], int(r[1])) for r in await c.fetch(*_named(inbound_sql, args))]
-            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound)
+                tails = [(r[0], float(r[1])) for r in await c.fetch(*_named(f"{messages} {STATS_P90}", args))]
+            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound, tails)
 
         return await self._read(run)
 

@@ -120,7 +120,7 @@ _EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
 STATS = (
     "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
     f"min({_EPOCH.format('received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(occurred_at, received_at)')} END) AS delivered_time, "
     "max(CASE WHEN effect = 'applied' AND status IN ('undelivered', 'expired', 'rejected', 'failed') "
@@ -133,7 +133,10 @@ STATS = (
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, json_extract(p.network, '$.country') AS country, "
     "json_extract(p.network, '$.operator') AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # time to delivery from the best known start (smshook.lifecycle): the registration's or the provider's
+    # sent_at, else the first event when there is more than one; a lone receipt has no start (NULL)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN max(p.delivered_time - coalesce("
+    f"{_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END), 0) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
     "WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.connection = p.connection AND o.message_id = p.message_id "
