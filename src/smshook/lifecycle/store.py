@@ -57,6 +57,11 @@ def _numbered(sql: str) -> str:
     return "".join(p + (f"${i + 1}" if i < len(pieces) - 1 else "") for i, p in enumerate(pieces))
 
 
+def _nul_free(value: Any) -> Any:
+    """PostgreSQL text holds no NUL: the store keeps them as U+FFFD (postgres.nul_free), so look them up so."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
 class PostgresDb:
     dialect = "postgresql"
 
@@ -64,10 +69,10 @@ class PostgresDb:
         self.conn = conn
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in await self.conn.fetch(_numbered(sql), *args)]
+        return [tuple(r) for r in await self.conn.fetch(_numbered(sql), *map(_nul_free, args))]
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        status = await self.conn.execute(_numbered(sql), *args)
+        status = await self.conn.execute(_numbered(sql), *map(_nul_free, args))
         try:
             return int(str(status).rsplit(" ", 1)[-1])
         except ValueError:
@@ -167,8 +172,9 @@ async def _register(db: Db, registrations: Sequence[Registration]) -> list[tuple
             await db.execute(
                 "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, "
                 f"first_seen, sent_at) VALUES (?, ?, 'pending', NULL, {_false(db)}, ?, 0, ?, ?) "
-                "ON CONFLICT (connection, message_id) DO UPDATE SET sent_at = excluded.sent_at",
-                (reg.connection, provider_id, reg.registered_at, reg.registered_at, reg.sent_at))
+                "ON CONFLICT (connection, message_id) DO UPDATE SET sent_at = excluded.sent_at, "
+                "first_seen = excluded.first_seen",
+                (reg.connection, provider_id, reg.registered_at, reg.sent_at, reg.sent_at))
             # Status events held for the link window go out now, with the reference.
             await db.execute("UPDATE deliveries SET next_attempt_at = ? WHERE connection = ? AND message_id = ? "
                              "AND state = 'pending' AND attempts = 0 AND next_attempt_at > ?",
@@ -347,12 +353,11 @@ async def by_reference(store: Store, reference: str, limit: int = 50) -> list[di
 # -- stuck messages ----------------------------------------------------------------------------------
 
 async def overdue(store: Store, connection: str, cutoff: str, limit: int) -> list[tuple[str, str]]:
-    """``(message_id, started_at)`` of open messages of ``connection`` whose clock started before
-    ``cutoff`` (ISO UTC), oldest first."""
+    """``(message_id, started_at)`` of open messages of ``connection`` whose clock started (the
+    registration's ``sent_at``, else the first event's receipt) before ``cutoff`` (ISO UTC), oldest first."""
     return [(str(m), str(s)) for m, s in await read(store, lambda db: db.fetch(
-        "SELECT message_id, coalesce(sent_at, first_seen) FROM messages WHERE connection = ? "
-        f"AND status IN {OPEN} AND coalesce(sent_at, first_seen) < ? "
-        "ORDER BY coalesce(sent_at, first_seen) LIMIT ?", (connection, cutoff, limit)))]
+        "SELECT message_id, first_seen FROM messages WHERE connection = ? "
+        f"AND status IN {OPEN} AND first_seen < ? ORDER BY first_seen LIMIT ?", (connection, cutoff, limit)))]
 
 
 async def stuck(store: Store, limit: int = 50, before: str | None = None,
@@ -367,7 +372,7 @@ async def stuck(store: Store, limit: int = 50, before: str | None = None,
         where.append("m.connection = ?")
         args.append(connection)
     rows = await read(store, lambda db: db.fetch(
-        "SELECT m.connection, m.message_id, m.status, m.updated_at, coalesce(m.sent_at, m.first_seen), "
+        "SELECT m.connection, m.message_id, m.status, m.updated_at, m.first_seen, "
         "r.message_id, r.reference, r.recipient FROM messages m LEFT JOIN message_links l "
         "ON l.connection = m.connection AND l.provider_id = m.message_id LEFT JOIN registrations r "
         f"ON r.connection = l.connection AND r.message_id = l.message_id WHERE {' AND '.join(where)} "

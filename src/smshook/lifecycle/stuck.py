@@ -1,5 +1,6 @@
 """Stuck messages: a message with no final status ``final_within`` after it was sent (its
-registration's ``sent_at``, else the provider's submit time, else when smshook first heard of it) gets
+registration's ``sent_at``, else when smshook first heard of it: a replay of old receipts is not
+stuck by the provider's old times) gets
 a synthetic ``expired`` status event, stored, listed and forwarded like any other.
 
 The event has ``provider_status`` ``no_final_receipt`` and ``details.synthetic`` true; its

@@ -5,7 +5,7 @@ ALTER TABLE messages ADD COLUMN first_seen text COLLATE "C";
 ALTER TABLE messages ADD COLUMN sent_at text COLLATE "C";
 ALTER TABLE messages ADD COLUMN synthetic integer NOT NULL DEFAULT 0;
 UPDATE messages SET first_seen = updated_at;
-CREATE INDEX messages_open ON messages (connection, (coalesce(sent_at, first_seen)))
+CREATE INDEX messages_open ON messages (connection, first_seen)
     WHERE status IN ('pending', 'sent', 'buffered', 'unknown');
 CREATE INDEX messages_synthetic ON messages (updated_at) WHERE synthetic = 1;
 

@@ -3,14 +3,15 @@
 -- (stuck detection, time to delivery), synthetic finals, opt-outs and the background sweep's lease.
 
 -- sent_at: the best known send time (the registration's sent_at, else the provider's own submit
--- time); first_seen: when smshook first heard of the message (its first event, or its registration);
+-- time: the start of its time to delivery); first_seen: the start of its clock for stuck detection (the
+-- registration's sent_at, else when smshook first heard of it: its first event);
 -- synthetic: the current status is smshook's own `expired` (no final receipt within final_within).
 ALTER TABLE messages ADD COLUMN first_seen TEXT;
 ALTER TABLE messages ADD COLUMN sent_at TEXT;
 ALTER TABLE messages ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0;
 UPDATE messages SET first_seen = updated_at;
--- Stuck detection: the messages still open, by connection and start of their clock.
-CREATE INDEX messages_open ON messages (connection, coalesce(sent_at, first_seen))
+-- Stuck detection: the messages still open, by connection and the start of their clock.
+CREATE INDEX messages_open ON messages (connection, first_seen)
     WHERE status IN ('pending', 'sent', 'buffered', 'unknown');
 CREATE INDEX messages_synthetic ON messages (updated_at) WHERE synthetic = 1;
 
