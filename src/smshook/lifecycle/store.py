@@ -409,8 +409,10 @@ CHANGE_COLUMNS = "id, type, recipient, keyword, coalesce(occurred_at, received_a
 
 async def changes(db: Db, phone: str) -> list[optouts.Change]:
     """A subscriber's opt-out / opt-in events, oldest first (the ``events_optouts`` index)."""
-    rows = await db.fetch(f"SELECT {CHANGE_COLUMNS} FROM events WHERE type IN ('optout', 'optin') AND sender = ? "
-                          "ORDER BY id", (phone,))
+    # SQLite would rather take events_sender (every event of the number): name the small partial index
+    hint = " INDEXED BY events_optouts" if db.dialect == "sqlite" else ""
+    rows = await db.fetch(f"SELECT {CHANGE_COLUMNS} FROM events{hint} WHERE type IN ('optout', 'optin') "
+                          "AND sender = ? ORDER BY id", (phone,))
     return [optouts.Change(*r) for r in rows]
 
 
