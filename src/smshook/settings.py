@@ -131,11 +131,11 @@ class Connection(BaseModel):
     # Message lifecycle (smshook.lifecycle), for every provider.
     link_window: str = Field(
         default="0", description="Hold a status event of a message not registered yet (POST /v1/messages) up to "
-        "this long (e.g. \"30s\") before forwarding it, so the webhook carries the reference; 0: no wait.",
+        "this long (e.g. `\"30s\"`) before forwarding it, so the webhook carries the reference; 0: no wait.",
     )
     final_within: str = Field(
         default="72h", description="A message with no final status this long after it was sent (registered, "
-        "or first seen) gets a synthetic `expired` event; \"0\" disables.",
+        "or first seen) gets a synthetic `expired` event; `\"0\"` disables.",
     )
     stop_keywords: list[str] = Field(
         default_factory=lambda: list(DEFAULT_STOP),
