@@ -60,6 +60,9 @@ def test_register_from_csv_and_ndjson(database: str, tmp_path: Path) -> None:
     view = with_store(database, lambda s: ls.describe(s, "csoft", "p2"))
     assert isinstance(view, dict) and view["message_id"] == "m2" and [p["message_id"] for p in view["parts"]] == [
         "p1", "p2"]
+    status = run("status", "--database", database, "csoft", "m2")
+    assert status.exit_code == 0, status.output
+    assert "registered: reference order-2" in status.stdout and "parts: p1 pending, p2 pending" in status.stdout
     conflict = run("register", "--database", database, "-", stdin='{"connection": "csoft", "message_id": "m3", '
                                                                   '"to": "447700900999"}\n')
     assert conflict.exit_code == 1 and "different to" in conflict.stderr
