@@ -212,3 +212,19 @@ async def test_optouts_check_and_list(store: Store) -> None:
     listed = await ls.listing(store, None)
     assert [(r["phone"], r["sender"], r["keyword"]) for r in listed] == [("447700900002", None, "STOPALL")]
     assert (await ls.listing(store, "447700900001", include_optins=True))[0]["opted_out"] is False
+
+
+async def test_two_sweepers_expire_each_message_once(store: Store) -> None:
+    await ls.register(store, [reg(f"old{i}", sent_at="2020-01-01T00:00:00Z") for i in range(7)])
+    other = same_database(store)
+    await other.open()
+    try:
+        conns = {"csoft": ("csoft", LifecycleOptions())}
+        a, b = Sweeper(store, conns, batch=3), Sweeper(other, conns, batch=3)
+        done = await asyncio.gather(a.run_once(), b.run_once())
+        assert sorted(done) == [0, 7]  # one holds the lease and sweeps every batch; the other waits its turn
+        assert await b.run_once() + await a.run_once() == 0
+        expired = await store.events(EventQuery(status="expired", limit=100))
+        assert len(expired) == 7 and all(e["details"]["synthetic"] for e in expired)
+    finally:
+        await other.close()

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -64,14 +64,18 @@ def _span(seconds: float) -> str:
 
 
 async def sweep_once(store: Store, connections: Mapping[str, tuple[str, LifecycleOptions]],
-                     now: datetime | None = None, batch: int = BATCH) -> int:
+                     now: datetime | None = None, batch: int = BATCH,
+                     renew: Callable[[], Awaitable[bool]] | None = None) -> int:
     """One pass over every connection (``name -> (provider slug, options)``): expire what is overdue,
-    in batches of ``batch``; returns how many synthetic events were stored."""
+    in batches of ``batch``; returns how many synthetic events were stored. ``renew`` is called before
+    each batch: when it answers False (the lease was lost) the pass stops."""
     total = 0
     for name, (provider, options) in sorted(connections.items()):
         if options.final_within <= 0:
             continue
         while True:
+            if renew is not None and not await renew():
+                return total
             at = now or datetime.now(UTC)
             cutoff = iso(at - timedelta(seconds=options.final_within)) or ""
             overdue = await lifecycle_store.overdue(store, name, cutoff, batch)
@@ -120,9 +124,14 @@ class Sweeper:
 
     async def run_once(self) -> int:
         """Sweep now if this process gets the lease (else 0)."""
-        if not await lifecycle_store.take_lease(self.store, LEASE, self.owner, max(self.interval * 3, 60.0)):
+        lease = max(self.interval * 3, 60.0)
+
+        async def renew() -> bool:
+            return await lifecycle_store.take_lease(self.store, LEASE, self.owner, lease)
+
+        if not await renew():
             return 0
-        stored = await sweep_once(self.store, self.connections, batch=self.batch)
+        stored = await sweep_once(self.store, self.connections, batch=self.batch, renew=renew)
         if stored:
             log.info("stuck messages: %d synthetic expired events stored", stored)
             if callable(self.on_stored):
