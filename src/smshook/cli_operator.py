@@ -144,6 +144,8 @@ def events(config_file: Path | None, database: str | None, connection: str | Non
     rows = with_store(_settings(config_file, database), lambda s: s.events(query))
     for row in rows:
         click.echo(_dump(row) if as_json else event_line(row))
+    if not rows and not as_json:
+        click.echo("no events", err=True)
 
 
 async def follow(store: Store, emit: Callable[[dict[str, Any]], None], *, connection: str | None = None,
@@ -211,11 +213,14 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
         click.echo(_dump(event) if as_json else event_line(event))
 
     settings = _settings(config_file, database)
+    from smshook.preflight import describe_database
+
+    where = describe_database(settings.database)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the store was closed on the way out
         with_store(settings, lambda s: follow(
             s, emit, connection=connection, event_type=event_type, phone=number, backlog=lines, interval=interval,
             max_events=max_events, seconds=timeout,
-            started=lambda: click.echo("following new events (Ctrl-C stops)", err=True)))
+            started=lambda: click.echo(f"following new events in {where} (Ctrl-C stops)", err=True)), announce=False)
 
 
 # -- status ----------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -169,6 +170,13 @@ class Connection(BaseModel):
             takers = sorted(s for s, p in providers.registry().items() if key in p.options)
             raise ValueError(f"provider {slug!r} has no {key!r} setting (only {', '.join(takers)})")
         return value
+
+    @model_validator(mode="after")
+    def _username_with_pin(self) -> Connection:
+        if (self.username is None) != (self.pin is None):
+            given, missing = ("username", "pin") if self.pin is None else ("pin", "username")
+            raise ValueError(f"{given} without {missing}: csoft sends both in every callback, give both")
+        return self
 
     @property
     def authenticated(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from smshook.errors import AuthError, InvalidRequest, ProviderError
 from smshook.events import Event
@@ -113,12 +113,20 @@ _KNOWN = frozenset({"Username", "PIN", "SendTo", "Timestamp1", "MessageIdentifie
 
 
 def _identifier(request: RawRequest) -> str:
-    return formats.form_value(request, "MessageIdentifier") or ""
+    """The MessageIdentifier to echo, percent-encoded: the very bytes csoft sent (an identifier that is
+    not UTF-8 is echoed byte for byte, not as its Latin-1 reading re-encoded)."""
+    found = formats.form_value(request, "MessageIdentifier") or ""
+    if found.isascii() and found.isalnum():  # letters and digits: nothing to encode
+        return found
+    for data in (request.body, request.query):
+        for part in data.split(b"&"):
+            name, _, value = part.strip(b"\r\n").partition(b"=")
+            if unquote_to_bytes(name.replace(b"+", b" ")).strip() == b"MessageIdentifier":
+                return quote(unquote_to_bytes(value.replace(b"+", b" ")))
+    return quote(found)
 
 
 def _answer(identifier: str, report: str, text: str) -> bytes:
-    if not (identifier.isascii() and identifier.isalnum()):  # letters and digits: nothing to encode
-        identifier = quote(identifier)
     return f"MessageIdentifier={identifier}&Report={report}&Text={_quoted(text[:255])}".encode()
 
 

@@ -120,6 +120,11 @@ class Store(abc.ABC):
         An identical request (same connection, method, query and body) only counts an attempt."""
 
     @abc.abstractmethod
+    async def database_id(self) -> str:
+        """The random id made once for this database (migration 0008): two processes showing the same
+        id use the same database (``smshook doctor`` compares the CLI's with a running server's)."""
+
+    @abc.abstractmethod
     async def ping(self) -> bool:
         """True when the store answers a trivial query."""
 

@@ -47,6 +47,7 @@ from smshook.storage.sqlite import (
     DELIVERY_COLUMNS,
     DELIVERY_STATES_SQL,
     EVENT_COLUMNS,
+    REPLAY_SET,
     SUBSCRIPTION_COLUMNS,
     SUBSCRIPTION_STATS_SQL,
     delivery_id,
@@ -629,6 +630,9 @@ class PostgresStore(Store):
 
         return await self._read(run)
 
+    async def database_id(self) -> str:
+        return str(await self._read(lambda c: c.fetchval("SELECT database_id FROM smshook_identity")))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._read(lambda c: c.fetchval("SELECT 1", timeout=5)) == 1)
@@ -872,7 +876,7 @@ class PostgresStore(Store):
                 where.add("d.state != 'delivering'")
             at = where.mark(now)
             status = await c.execute(
-                f"UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = {at}, lease_owner = NULL, "
+                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = {at}, "
                 f"updated_at = {at} WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id"
                 f"{where.sql()})", *where.args)
             count = int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,77 @@
+"""Checks made before a command touches anything: is the port free (``serve``), does the database the
+command would read exist (reading commands never create one), and how the start-up banner names
+subscriptions (their URLs masked).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from smshook.errors import ConfigError
+from smshook.forwarding.display import mask_target
+from smshook.settings import Settings, mask_url
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """One line saying why ``host:port`` cannot be listened on, or None when it is free. Binds with
+    SO_REUSEADDR as uvicorn does (a port in TIME_WAIT is free), then lets it go at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot listen on {host}:{port}: {host!r} is not an address of this machine ({exc.strerror})"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            if exc.errno == errno.EADDRINUSE:
+                return (f"cannot listen on {where}: the port is already in use (another smshook, or another "
+                        f"program; choose another with --port)")
+            if exc.errno == errno.EACCES:
+                return f"cannot listen on {where}: permission denied (ports below 1024 need privileges)"
+            return f"cannot listen on {where}: {exc.strerror}"
+    return None
+
+
+def sqlite_file(database: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` database URL, or None for another engine."""
+    parts = urlsplit(database)
+    if parts.scheme != "sqlite":
+        return None
+    return Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
+
+
+def describe_database(database: str) -> str:
+    """The database as a person should read it: an absolute file path, or the URL without password."""
+    path = sqlite_file(database)
+    return str(path.resolve()) if path is not None else mask_url(database)
+
+
+def existing_database(database: str) -> None:
+    """ConfigError unless the SQLite file exists (PostgreSQL: always fine here, the store says more):
+    a command that reads events must not create an empty database in whatever folder it ran in."""
+    path = sqlite_file(database)
+    if path is not None and path != Path(":memory:") and not path.exists():
+        shown = path if path.is_absolute() else f"./{path}"
+        raise ConfigError(f"no database at {shown} (in {Path.cwd()}) — use --config or --database "
+                          "(smshook serve or smshook migrate creates one)")
+
+
+def subscription_lines(settings: Settings) -> list[str]:
+    """The banner's lines for the subscriptions of the configuration (those created through the API
+    are in GET /v1/subscriptions)."""
+    lines = []
+    for name, sub in settings.subscriptions.items():
+        target = (mask_target(sub.url) if sub.url
+                  else f"{mask_url(sub.redis_url or '')} stream {sub.stream or 'smshook'}")
+        state = "" if sub.enabled else " (disabled)"
+        lines.append(f"  → {name:<14} {target}{state}")
+    if lines:
+        lines.insert(0, f"forwarding to {len(lines)} subscription(s) from the configuration"
+                     + ("" if settings.forwarding else " (dispatcher off: forwarding = false)") + ":")
+    return lines
