@@ -75,3 +75,32 @@ def subscription_lines(settings: Settings) -> list[str]:
         lines.insert(0, f"forwarding to {len(lines)} subscription(s) from the configuration"
                      + ("" if settings.forwarding else " (dispatcher off: forwarding = false)") + ":")
     return lines
+
+
+async def server_database_check(host: str, port: int, database_id: str, database: str) -> tuple[str, str]:
+    """``(level, detail)``: does the smshook answering at ``host:port`` use the database with
+    ``database_id`` (this command's)? ``ok`` when it does or when nothing listens there, ``warn`` when it
+    uses another database or something else answers (read from its public ``GET /identity``)."""
+    import httpx
+
+    shown = f"[{host}]" if ":" in host else host
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}  # noqa: S104  (a wildcard bind is reached on loopback)
+    shown = wildcard.get(host, shown)
+    url = f"http://{shown}:{port}/identity"
+    try:
+        async with httpx.AsyncClient(timeout=3, trust_env=False) as client:
+            answer = await client.get(url)
+    except httpx.HTTPError:
+        return "ok", f"no server answers at http://{shown}:{port} (nothing to compare)"
+    try:
+        theirs = answer.json().get("database_id") if answer.status_code == 200 else None
+    except ValueError:
+        theirs = None
+    if theirs is None:
+        return "warn", (f"http://{shown}:{port} answers (HTTP {answer.status_code}) but tells no database identity: "
+                        "not smshook, or an older version")
+    if theirs != database_id:
+        return "warn", (f"the server at http://{shown}:{port} uses ANOTHER database than this command "
+                        f"({describe_database(database)}, id {database_id[:8]}… vs the server's {theirs[:8]}…): "
+                        "give the CLI the server's --config or --database, or what you read is not what it stores")
+    return "ok", f"the server at http://{shown}:{port} uses this database too (id {database_id[:8]}…)"

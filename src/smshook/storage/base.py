@@ -76,6 +76,7 @@ class EventQuery:
     before: str | None = None  # cursor: events with id < before
     limit: int = 50
     phone: str | None = None  # normalized digits (providers.formats.phone): ``from`` or ``to`` equals it
+    until: str | None = None  # ISO UTC; received_at < until
 
 
 class Store(abc.ABC):
@@ -151,8 +152,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
-        """Quarantined requests, newest first, with reason and raw request, ``reprocessed_at`` and
+                          connection: str | None = None, since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined requests (first seen in ``[since, until)`` when given, ISO UTC), newest first,
+        with reason and raw request, ``reprocessed_at`` and
         ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null)."""
 
     @abc.abstractmethod

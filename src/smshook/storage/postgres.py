@@ -649,6 +649,8 @@ class PostgresStore(Store):
             where.add("(sender = {0} OR recipient = {0})", query.phone)
         if query.since is not None:
             where.add("received_at >= {}", query.since)
+        if query.until is not None:
+            where.add("received_at < {}", query.until)
         if query.before is not None:
             where.add("id < {}", query.before)
         sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
@@ -668,8 +670,13 @@ class PostgresStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
+                          connection: str | None = None, since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
         where = _Where()
+        if since is not None:
+            where.add("q.first_seen >= {}", since)
+        if until is not None:
+            where.add("q.first_seen < {}", until)
         if before is not None:
             where.add("q.id < {}", before)
         if connection is not None:
@@ -844,6 +851,10 @@ class PostgresStore(Store):
                 where.add(f"d.{column} = {{}}", value)
         if query.before is not None:
             where.add("d.seq < {}", int(query.before))
+        if query.since is not None:
+            where.add("d.created_at >= {}", query.since)
+        if query.until is not None:
+            where.add("d.created_at < {}", query.until)
         sql = (f"SELECT {DELIVERY_COLUMNS} FROM deliveries d{where.sql()} "
                f"ORDER BY d.seq DESC LIMIT {where.mark(query.limit)}")
         return await self._read(lambda c: _fetch(c, sql, where.args, delivery_view))

@@ -795,6 +795,9 @@ class SQLiteStore(Store):
         if query.since is not None:
             where.append("received_at >= ?")
             args.append(query.since)
+        if query.until is not None:
+            where.append("received_at < ?")
+            args.append(query.until)
         if query.before is not None:
             where.append("id < ?")
             args.append(query.before)
@@ -859,9 +862,14 @@ class SQLiteStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
+                          connection: str | None = None, since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
         where: list[str] = []
         args: list[Any] = []
+        for condition, value in (("q.first_seen >= ?", since), ("q.first_seen < ?", until)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
         if before is not None:
             where.append("q.id < ?")
             args.append(before)
@@ -1047,6 +1055,10 @@ class SQLiteStore(Store):
         if query.before is not None:
             where.append("d.seq < ?")
             args.append(int(query.before))
+        for condition, bound in (("d.created_at >= ?", query.since), ("d.created_at < ?", query.until)):
+            if bound is not None:
+                where.append(condition)
+                args.append(bound)
         sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
         if where:
             sql += " WHERE " + " AND ".join(where)
