@@ -189,9 +189,20 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 
 
 @config.command("reference")
-def config_reference() -> None:
-    """Print the settings reference as Markdown (for the README)."""
-    click.echo(reference_markdown(), nl=False)
+@click.option("--update", "update_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Rewrite the generated tables in this Markdown file (between its marker comments).")
+def config_reference(update_file: Path | None) -> None:
+    """Print the settings reference as Markdown (the README's tables are generated from it)."""
+    if update_file is None:
+        click.echo(reference_markdown(), nl=False)
+        return
+    from smshook.reference_doc import update
+
+    try:
+        changed = update(update_file, reference_markdown())
+    except ConfigError as exc:
+        _fail(f"{update_file}: {exc}")
+    click.echo(f"{update_file}: {'updated' if changed else 'already up to date'}")
 
 
 def to_toml(data: Mapping[str, Any]) -> str:
