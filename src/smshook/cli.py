@@ -295,9 +295,15 @@ def deliveries(config_file: Path | None, database: str | None, subscription_id: 
                as_json: bool) -> None:
     """List deliveries to subscriptions (the outbox), newest first."""
     from smshook.forwarding.model import DeliveryQuery
+    from smshook.forwarding.waiting import annotate_waiting
 
     query = DeliveryQuery(subscription_id, state, event_id, connection, message_id, limit)
-    rows: list[dict[str, Any]] = _store_call(config_file, database, lambda s: s.deliveries(query))
+
+    async def read(store: Store) -> list[dict[str, Any]]:  # with why each unfinished one waits
+        return await annotate_waiting(store, await store.deliveries(query),
+                                      {s.id: s for s in await store.subscriptions()})
+
+    rows: list[dict[str, Any]] = _store_call(config_file, database, read)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
@@ -310,6 +316,8 @@ def deliveries(config_file: Path | None, database: str | None, subscription_id: 
     for r in rows:
         click.echo(f"{r['id']:<36}  {r['subscription_id']:<16}  {r['event_id']:<36}  {r['state']:<10}  "
                    f"{r['attempts']:>5}  {r['next_attempt_at'] or '-':<24}  {r['last_error'] or ''}")
+        if r["waiting"]:
+            click.echo(f"{'':<36}  waits {r['waiting']}" + (f": {r['waiting_for']}" if r["waiting_for"] else ""))
 
 
 @main.command()

@@ -170,3 +170,29 @@ def test_readme_curl_walkthrough_answers_as_documented(server: Server) -> None:
         answered = [line for line in done.stdout.splitlines() if line.strip()]
         assert done.returncode == 0, done.stderr
         assert set(answered) <= set(documented) and set(documented) <= set(answered), (block, answered)
+
+
+def test_deliveries_say_what_a_blocked_ordered_delivery_waits_for(tmp_path: Path) -> None:
+    import asyncio
+
+    from smshook.forwarding.model import Subscription
+    from smshook.storage.sqlite import SQLiteStore
+    from tests.storage.test_store import raw, status
+
+    async def seed() -> None:
+        store = SQLiteStore(tmp_path / "x.db")
+        await store.open()
+        try:
+            await store.put_subscription(Subscription(id="o", kind="webhook", target="http://127.0.0.1:9/x",
+                                                      secrets=("whsec_" + "A" * 32,), ordered=True))
+            await store.append(raw(), [status("m1", "sent", minutes=0)])
+            await store.append(raw(), [status("m1", "delivered", minutes=1)])
+        finally:
+            await store.close()
+
+    asyncio.run(seed())
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    later, earlier = map(json.loads, run("deliveries", "--database", url, "--json").stdout.splitlines())
+    assert later["waiting_for"] == earlier["id"] and earlier["waiting"] is None
+    text = run("deliveries", "--database", url).stdout
+    assert f"waits for an earlier event of this message (ordered subscription): {earlier['id']}" in text

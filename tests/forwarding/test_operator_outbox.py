@@ -14,8 +14,8 @@ from smshook import logs
 from smshook.events import iso
 from smshook.forwarding.dispatcher import Dispatcher
 from smshook.forwarding.model import DeliveryQuery, Outcome, ReplayQuery, Subscription
+from smshook.forwarding.waiting import annotate_waiting
 from smshook.storage import EventQuery, Store
-from smshook.web.api_operator import annotate_waiting
 from tests.forwarding.conftest import SECRET, Receiver
 from tests.forwarding.test_dispatcher import FAST, settled, until
 from tests.storage.conftest import same_database

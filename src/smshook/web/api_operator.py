@@ -15,7 +15,8 @@ from fastapi.responses import StreamingResponse
 
 from smshook import __version__, export
 from smshook.events import iso
-from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, Subscription
+from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery
+from smshook.forwarding.waiting import annotate_waiting
 from smshook.providers import formats
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
@@ -31,34 +32,6 @@ def _utc(value: datetime | None) -> datetime | None:
 def _stamp(value: datetime | None) -> float | None:
     value = _utc(value)
     return value.timestamp() if value is not None else None
-
-
-async def annotate_waiting(store: Store, rows: list[dict[str, Any]],
-                           subscriptions: dict[str, Subscription]) -> list[dict[str, Any]]:
-    """Add ``waiting`` to each delivery: why an unfinished one is not being sent now (null when it is
-    simply due at ``next_attempt_at``): its subscription is paused, or (ordered subscriptions) an
-    earlier event of the same message is not delivered yet — ``waiting_for`` names that delivery."""
-    blocked: dict[tuple[str, str, str], list[tuple[int, str]]] = {}
-    for row in rows:
-        row["waiting"], row["waiting_for"] = None, None
-        sub = subscriptions.get(row["subscription_id"])
-        if row["state"] != "pending" or sub is None:
-            continue
-        if not sub.enabled:
-            row["waiting"] = "subscription paused" + (f": {sub.disabled_reason}" if sub.disabled_reason else "")
-            continue
-        if not sub.ordered or row["message_id"] is None:
-            continue
-        key = (sub.id, row["connection"], row["message_id"])
-        if key not in blocked:
-            same = await store.deliveries(DeliveryQuery(subscription_id=sub.id, connection=key[1],
-                                                        message_id=key[2], limit=10_000))
-            blocked[key] = sorted((int(d["cursor"]), d["id"]) for d in same if d["state"] in ("pending", "delivering"))
-        earlier = [d for d in blocked[key] if d[0] < int(row["cursor"])]
-        if earlier:
-            row["waiting"] = "for an earlier event of this message (ordered subscription)"
-            row["waiting_for"] = earlier[0][1]
-    return rows
 
 
 def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callable[[int, str], Exception]) -> None:
