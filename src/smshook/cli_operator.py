@@ -153,9 +153,8 @@ def events(config_file: Path | None, database: str | None, connection: str | Non
         while shown < limit:
             want = min(500, limit - shown)
             rows = await store.events(replace(query, before=before, limit=want))
-            for line in (export.lines(rows, "csv" if fmt == "csv" else "ndjson", header) if fmt != "text"
-                         else (event_line(r) + "\n" for r in rows)):
-                click.echo(line, nl=False)
+            click.echo("".join(export.lines(rows, "csv" if fmt == "csv" else "ndjson", header) if fmt != "text"
+                               else (event_line(r) + "\n" for r in rows)), nl=False)  # one write per page
             header = False
             shown += len(rows)
             if len(rows) < want:
