@@ -28,8 +28,9 @@ import pytest
 
 from tests.e2e.conftest import Server
 from tests.e2e.test_dashboard import ARTIFACTS, AUTH, STEP_MS, TOKEN, browser, csoft, login
+from tests.forwarding.conftest import Receiver, receiver
 
-__all__ = ["browser"]
+__all__ = ["browser", "receiver"]
 
 AXE_VERSION = "4.14.1"
 WIDTHS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
@@ -287,3 +288,27 @@ def test_message_timeline_download(page: Any, server: Server) -> None:
         page.get_by_role("button", name="Download CSV").click()
     table = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert [r["status"] for r in table] == ["sent", "delivered"]
+
+
+def test_a_failure_followed_by_a_success_is_not_shown_as_failing(page: Any, server: Server,
+                                                                   receiver: Receiver) -> None:
+    r = httpx.post(f"{server.url}/v1/subscriptions", headers=AUTH, timeout=5,
+                   json={"id": "flaky", "url": f"{receiver.url}/fail/1"})  # the first request fails
+    assert r.status_code == 201, r.text
+    csoft(server, "FLAK0001", "0", 11)
+    wait_dead(server, 2)  # crm's and flaky's first (only) attempts failed
+    assert httpx.post(f"{server.url}/v1/replay", headers=AUTH, timeout=5,
+                      json={"subscription_id": "flaky", "states": ["dead"]}).json() == {"replayed": 1}
+    receiver.wait_for(lambda rows: len(rows) >= 2)
+    login(page, "#/subscriptions")
+    row = page.locator("table.subs tr[data-id='flaky']")
+    for _ in range(STEP_MS // 250):
+        row.wait_for()
+        if row.locator("td.last-success").inner_text() != "—":
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    assert row.locator("td.state-cell").inner_text() == "healthy"  # not the old error in red
+    assert row.locator("td.last-success").inner_text() != "—"
+    assert "HTTP 500" in row.locator("td.last-failure").inner_text()  # still shown, with its time
+    assert page.locator("table.subs tr[data-id='crm'] td.state-cell").inner_text() == "failing"
