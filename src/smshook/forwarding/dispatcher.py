@@ -293,7 +293,8 @@ class Dispatcher:
             self._pump(target)
 
     def _pump(self, target: _Target) -> None:
-        """Start as many requests for ``target`` as its limit allows."""
+        """Start as many requests for ``target`` as its limit (and ``concurrency``, for all targets
+        together) allows."""
         now = time.time()
         sub = target.subscription
         if target.limit.paused(now):  # told to wait: hand the claimed deliveries back, no attempt
@@ -302,7 +303,8 @@ class Dispatcher:
             return
         size = _group_size(sub)
         timeout = sub.timeout or self.config.timeout
-        while target.waiting and target.limit.room() > 0 and not self._stopping:
+        while (target.waiting and target.limit.room() > 0 and len(self._running) < self.config.concurrency
+               and not self._stopping):
             if (sub.kind == "webhook" and len(target.waiting) < size
                     and now - target.waiting[0].since < sub.batch_wait):
                 if target.timer is None:  # send what there is when the oldest has waited long enough
@@ -329,6 +331,9 @@ class Dispatcher:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._running.discard(task)
         self._wake.set()
+        for target in self.targets.values():  # a slot is free: the next request may start
+            if target.waiting:
+                self._pump(target)
         if not task.cancelled() and task.exception() is not None:
             log.error("dispatcher: delivery task failed: %s", task.exception())
 
@@ -369,7 +374,6 @@ class Dispatcher:
             if outcome.disable:
                 log.warning("subscription %s disabled: %s", sub.id, outcome.disable)
             self._outcome(item.id, outcome, sub.id)
-        self._pump(target)  # the slot is free: the next request of this target may start
         self._wake.set()
 
     # -- recording --------------------------------------------------------------------------------
