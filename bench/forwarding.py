@@ -101,8 +101,9 @@ def config(path: Path, forwarding: bool, *, url: str | None = None, redis_url: s
     return path
 
 
-def serve(bench: ModuleType, name: str, workdir: Path, cfg: Path) -> Any:
-    return bench.Server("smshook", workdir, serve_args=("--config", str(cfg)))
+def serve(bench: ModuleType, workdir: Path, cfg: Path, args: Any) -> Any:
+    """``smshook serve`` with ``cfg`` (and ``--serve-args``, e.g. ``--workers 2``: a dispatcher each)."""
+    return bench.Server("smshook", workdir, serve_args=("--config", str(cfg), *args.serve_args.split()))
 
 
 def count_events(database: Path) -> int:
@@ -118,14 +119,15 @@ def ingest_then_drain(bench: ModuleType, wrk: str, workdir: Path, args: Any, *, 
     kind = "redis" if redis_url else "webhook"
     rundir = workdir / f"forwarding-drain-{kind}"
     rundir.mkdir(parents=True)
-    server = serve(bench, kind, rundir, config(rundir / "off.toml", False, url=url, redis_url=redis_url))
+    server = serve(bench, rundir, config(rundir / "off.toml", False, url=url, redis_url=redis_url), args)
     with bench.running(server):
         data, _ = bench.wrk_run(wrk, "bulkgate", server.port, min(args.duration, DRAIN_INGEST_S), args.grace,
                                 args.connections, args.threads, args.timeout)
     events = count_events(server.database)
     ingest_seconds = float(data["phase_seconds"])
     out: dict[str, Any] = {"sink": kind, "events": events, "ingest_events_per_s": events / ingest_seconds}
-    server.serve_args = ("--config", str(config(rundir / "on.toml", True, url=url, redis_url=redis_url)))
+    server.serve_args = ("--config", str(config(rundir / "on.toml", True, url=url, redis_url=redis_url)),
+                         *args.serve_args.split())
     if url:
         httpx.post(f"{url}/reset", timeout=10)
     bound = max(60.0, 10.0 * args.duration)
@@ -186,7 +188,7 @@ async def steady(port: int, rate: int, seconds: float) -> int:
 def latency(bench: ModuleType, workdir: Path, url: str, args: Any) -> dict[str, Any]:
     rundir = workdir / "forwarding-latency"
     rundir.mkdir(parents=True)
-    server = serve(bench, "latency", rundir, config(rundir / "on.toml", True, url=url))
+    server = serve(bench, rundir, config(rundir / "on.toml", True, url=url), args)
     httpx.post(f"{url}/reset", timeout=10)
     with bench.running(server):
         started = time.monotonic()
@@ -203,7 +205,7 @@ def latency(bench: ModuleType, workdir: Path, url: str, args: Any) -> dict[str, 
 def burst(bench: ModuleType, wrk: str, workdir: Path, url: str, args: Any) -> dict[str, Any]:
     rundir = workdir / "forwarding-burst"
     rundir.mkdir(parents=True)
-    server = serve(bench, "burst", rundir, config(rundir / "on.toml", True, url=url))
+    server = serve(bench, rundir, config(rundir / "on.toml", True, url=url), args)
     httpx.post(f"{url}/reset", timeout=10)
     bound = 4 * args.burst + 30
     with bench.running(server):

@@ -421,8 +421,9 @@ class Dispatcher:
             if self.on_attempt is not None:
                 for _, outcome, sub_id in chunk:
                     if outcome.attempted:
-                        self.on_attempt(sub_id, "disabled" if outcome.disable else
-                                        "failed" if outcome.state == "pending" else outcome.state)
+                        with contextlib.suppress(Exception):  # an observer's bug must not stop the recorder
+                            self.on_attempt(sub_id, "disabled" if outcome.disable else
+                                            "failed" if outcome.state == "pending" else outcome.state)
 
 
 def _by_subscription(claimed: list[Claimed]) -> dict[str, list[Claimed]]:
