@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -221,3 +222,22 @@ async def test_batch_settings_round_trip_and_are_validated(store: Store) -> None
                          ({"url": "https://x", "batch_max": 5, "batch_wait": 31}, "less than or equal to 30")):
         with pytest.raises(ValueError, match=message):
             SubscriptionSpec.model_validate(bad)
+
+
+async def test_batch_settings_through_the_api_survive_a_patch(tmp_path: Path) -> None:
+    from smshook.app import SmshookApp
+    from smshook.settings import load_settings
+    from smshook.storage.sqlite import SQLiteStore
+    from tests.web.conftest import app_client
+
+    async with app_client(SmshookApp(load_settings(), SQLiteStore(tmp_path / "x.db"))) as c:
+        r = await c.post("/v1/subscriptions", json={"id": "b", "url": "https://example.invalid/x", "secret": SECRET,
+                                                    "batch_max": 50, "batch_wait": 1.5})
+        assert r.status_code == 201, r.text
+        assert (r.json()["batch_max"], r.json()["batch_wait"]) == (50, 1.5)
+        r = await c.patch("/v1/subscriptions/b", json={"enabled": False})
+        assert r.status_code == 200 and (r.json()["batch_max"], r.json()["batch_wait"]) == (50, 1.5)
+        r = await c.post("/v1/subscriptions", json={"url": "https://example.invalid/y", "batch_max": 0})
+        assert r.status_code == 400 and "batch_max" in r.text
+        r = await c.post("/v1/subscriptions", json={"redis_url": "redis://127.0.0.1:6379/0", "batch_max": 10})
+        assert r.status_code == 400 and "webhook subscriptions" in r.text
