@@ -12,13 +12,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import aiohttp
+from typing import TYPE_CHECKING, Any, Protocol
 
 from smshook import __version__
 from smshook.forwarding import signing
 from smshook.forwarding.model import Claimed, Subscription
+
+if TYPE_CHECKING:
+    import aiohttp
 
 MAX_ERROR = 300
 MAX_ANSWER = 4096  # bytes of a receiver's answer read (the error message keeps 200 characters)
@@ -67,6 +68,8 @@ class WebhookSink:
         self._proxies: dict[str, str | None] = {}
 
     def _client(self) -> aiohttp.ClientSession:
+        import aiohttp  # on first use: a process that never forwards (or a worker starting) skips ~0.3 s
+
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, keepalive_timeout=self.keepalive)
             # trust_env=False: aiohttp would read ~/.netrc and the proxy variables on every request;
@@ -93,6 +96,7 @@ class WebhookSink:
 
     async def post(self, sub: Subscription, msg_id: str, body: bytes, limit: float) -> SendResult:
         """POST ``body`` signed as webhook ``msg_id`` (one event, or a batch of them)."""
+        import aiohttp
         headers = signing.headers(sub.secrets, msg_id, int(time.time()), body)
         headers["content-type"] = "application/json"
         try:
