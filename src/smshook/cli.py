@@ -330,3 +330,9 @@ from smshook.cli_operator import COMMANDS  # noqa: E402
 
 for _command in COMMANDS:
     main.add_command(_command)
+
+# Data protection: erase, prune, dismiss.
+from smshook.cli_privacy import COMMANDS as PRIVACY_COMMANDS  # noqa: E402
+
+for _command in PRIVACY_COMMANDS:
+    main.add_command(_command)

@@ -435,17 +435,12 @@ async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
                               + (f": {sub.disabled_reason}" if sub.disabled_reason else "")))
             elif not s.get("dead"):
                 found.append((OK, "forwarding", f"subscription {sub.id!r}: backlog {s.get('backlog', 0)}"))
-        waiting = 0
-        before = None
-        while True:
-            page = await store.quarantined(500, before)
-            waiting += sum(1 for q in page if q["reprocessed_at"] is None)
-            if len(page) < 500:
-                break
-            before = page[-1]["id"]
+        from smshook.storage.privacy import open_quarantine
+
+        waiting = await open_quarantine(store)  # neither re-processed nor dismissed
         if waiting:
             found.append((WARN, "quarantine", f"{waiting} request(s) could not be read; see GET /v1/quarantine, "
-                          "then `smshook reprocess --all`"))
+                          "then `smshook reprocess --all` (or `smshook dismiss ID --why …`)"))
         else:
             found.append((OK, "quarantine", "empty"))
     finally:

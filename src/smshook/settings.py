@@ -66,6 +66,8 @@ from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.forwarding.targets import check_url
+from smshook.privacy import InstallationRetention, Retention, RetentionSpec, retention_of
 from smshook.providers.base import ConnectionInfo, Option, Secret, declared_options
 
 __all__ = [
@@ -140,6 +142,10 @@ class Connection(BaseModel):
         description="The hook URL exactly as configured in the provider's portal (scheme, host, port, path, "
         "optional query): signatures are checked against it plus the query string as received. Unset: the URL "
         "is rebuilt from X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy, else from the request.",
+    )
+    retention: RetentionSpec | None = Field(
+        default=None, description="This connection's own `events` / `raw_requests` retention (a table like "
+        "`[retention]`); a key left out follows the installation's.",
     )
 
     @field_validator("provider")
@@ -369,6 +375,18 @@ class Settings(BaseSettings):
     forwarding_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds between looks for due deliveries when idle."
     )
+    forwarding_allow_private_targets: bool = Field(
+        default=False, description="Allow subscriptions to loopback and private addresses (127.0.0.1, "
+        "localhost, 10/8, 172.16/12, 192.168/16, fc00::/7), e.g. a receiver on the same host. Link-local and "
+        "cloud-metadata addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.",
+    )
+    retention: InstallationRetention = Field(
+        default_factory=InstallationRetention,
+        description="How long personal data is kept, as a `[retention]` table: `events`, `raw_requests` "
+        "(durations such as \"30d\"; unset: for ever), `interval` (how often the background pruner runs, "
+        "default \"1h\") and `batch_size` (rows per transaction, default 500). `smshook prune` does the same "
+        "on demand.",
+    )
     metrics_token: SecretStr | None = Field(
         default=None,
         description="Bearer token that opens `/metrics` (at least 16 characters), for a Prometheus scraper that "
@@ -439,6 +457,27 @@ class Settings(BaseSettings):
     def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value)
 
+    @model_validator(mode="after")
+    def _subscription_targets(self) -> Settings:
+        for name, sub in self.subscriptions.items():
+            if sub.url is not None:
+                try:
+                    check_url(sub.url, self.forwarding_allow_private_targets)
+                except ValueError as exc:
+                    raise ValueError(f"subscriptions.{name}.url: {exc}") from None
+        return self
+
+    def retention_plan(self) -> Retention:
+        """The retention of the installation and of each connection that sets its own."""
+        events, raw = self.retention.durations()
+        special = []
+        for name, conn in self.connections.items():
+            if conn.retention is not None:
+                own_events, own_raw = conn.retention.durations()
+                special.append((name, own_events if conn.retention.events else events,
+                                own_raw if conn.retention.raw_requests else raw))
+        return retention_of(events, raw, special)
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -462,6 +501,8 @@ class Settings(BaseSettings):
                 return str(value)
             if isinstance(value, list):
                 return [plain(v) for v in value]
+            if isinstance(value, RetentionSpec):
+                return value.model_dump(exclude_none=True)
             return value
 
         data: dict[str, Any] = {key: plain(getattr(self, key)) for key in type(self).model_fields}
@@ -645,6 +686,8 @@ def _default_text(model: type[BaseModel], name: str) -> str:
         return "all events"
     if name == "forwarding_schedule":
         return "`" + json.dumps(list(DEFAULT_SCHEDULE)) + "`"
+    if name == "retention" and model is Settings:
+        return "everything kept for ever"
     if field.default_factory is not None:
         return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     return "—" if field.default is None else f"`{json.dumps(field.default)}`"

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smshook.forwarding.model import Filters, Subscription, generate_secret, secret_bytes
+from smshook.forwarding.model import Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
+from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
@@ -25,7 +26,9 @@ class FilterSpec(BaseModel):
     keywords: list[str] = Field(
         default_factory=list, description="Inbound only: the message's keyword (first word, any case), e.g. STOP."
     )
-    text_regex: str | None = Field(default=None, description="Inbound only: a regular expression searched in the text.")
+    text_regex: str | None = Field(
+        default=None, description="Inbound only: a regular expression searched in the text, case-insensitive, in "
+        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).")
 
     @field_validator("statuses")
     @classmethod
@@ -39,10 +42,7 @@ class FilterSpec(BaseModel):
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
+            compile_text_regex(value)  # ValueError names the problem
         return value
 
     def build(self) -> Filters:
@@ -74,8 +74,10 @@ class SubscriptionSpec(BaseModel):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"(?i)https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
+        if value is not None:
+            # Form, characters, metadata and link-local addresses; private and loopback targets are
+            # checked where the setting is known (forwarding_allow_private_targets).
+            check_url(value, allow_private=True)
         return value
 
     @field_validator("redis_url")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from smshook.forwarding import signing
 from smshook.forwarding.model import Claimed, Outcome
 from smshook.forwarding.sinks import RedisSink, SendResult, Sink, WebhookSink
+from smshook.forwarding.targets import UnsafeTarget, check_resolved
 from smshook.storage.base import Store
 
 log = logging.getLogger("smshook.forwarding")
@@ -42,6 +43,7 @@ class DispatchConfig:
     lease: float = 60.0
     poll_interval: float = 0.5
     max_retry_after: float = 36000.0
+    allow_private_targets: bool = False  # forwarding_allow_private_targets (see forwarding/targets.py)
 
 
 def next_outcome(config: DispatchConfig, result: SendResult, attempts_before: int, now: float) -> Outcome:
@@ -159,7 +161,15 @@ class Dispatcher:
         sub = item.subscription
         sink = self.sinks.get(sub.kind)
         body = signing.payload(item.event)
-        if sink is None:
+        unsafe = None
+        if sub.kind == "webhook":
+            try:  # checked again now: the name may resolve to a private or metadata address today
+                await check_resolved(sub.target, self.config.allow_private_targets)
+            except UnsafeTarget as exc:
+                unsafe = f"unsafe target: {exc}"
+        if unsafe is not None:
+            result = SendResult(False, error=unsafe)
+        elif sink is None:
             result = SendResult(False, error=f"no sink for {sub.kind!r}")
         else:
             try:

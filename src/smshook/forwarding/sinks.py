@@ -18,6 +18,15 @@ from smshook.forwarding import signing
 from smshook.forwarding.model import Claimed
 
 MAX_ERROR = 300
+MAX_BODY_SHOWN = 200  # characters of a receiver's error body kept in last_error
+
+
+def status_line(body: str) -> str:
+    """A receiver's error body as one short, printable line for ``last_error``: control characters and
+    line breaks become spaces, runs of spaces one, at most :data:`MAX_BODY_SHOWN` characters."""
+    printable = "".join(c if c.isprintable() else " " for c in body[:MAX_BODY_SHOWN * 4])
+    line = " ".join(printable.split())
+    return line if len(line) <= MAX_BODY_SHOWN else line[:MAX_BODY_SHOWN - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +75,11 @@ class WebhookSink:
         except httpx.TimeoutException:
             return SendResult(False, error=f"timeout after {limit:g}s")
         except httpx.HTTPError as exc:
-            return SendResult(False, error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR] or type(exc).__name__)
+            return SendResult(False, error=status_line(f"{type(exc).__name__}: {exc}") or type(exc).__name__)
         code = response.status_code
         if 200 <= code < 300:
             return SendResult(True, status=code)
-        text = response.text[:200].strip()
+        text = status_line(response.content[:MAX_BODY_SHOWN * 4].decode("utf-8", "replace"))
         error = f"HTTP {code}" + (f": {text}" if text else "")
         wait = retry_after(response.headers.get("retry-after")) if code in (429, 503) else None
         return SendResult(False, status=code, error=error[:MAX_ERROR], retry_after=wait, gone=code == 410)

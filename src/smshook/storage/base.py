@@ -149,9 +149,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
+                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
         """Quarantined requests, newest first, with reason and raw request, ``reprocessed_at`` and
-        ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null)."""
+        ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null), and
+        ``open``, ``dismissed_at``, ``dismissed_by``, ``dismissed_reason``. ``state``: ``open`` (not
+        dismissed), ``dismissed`` or ``all``."""
 
     @abc.abstractmethod
     async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:

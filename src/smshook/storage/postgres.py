@@ -49,10 +49,12 @@ from smshook.storage.sqlite import (
     DELIVERY_COLUMNS,
     DELIVERY_STATES_SQL,
     EVENT_COLUMNS,
+    QUARANTINE_STATES,
     SUBSCRIPTION_COLUMNS,
     SUBSCRIPTION_STATS_SQL,
     delivery_id,
     delivery_view,
+    dismissal_view,
     event_row,
     message_view,
     public_event,
@@ -690,8 +692,10 @@ class PostgresStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
+                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
         where = _Where()
+        if QUARANTINE_STATES[state]:
+            where.add(QUARANTINE_STATES[state])
         if before is not None:
             where.add("q.id < {}", before)
         if connection is not None:
@@ -707,7 +711,8 @@ class PostgresStore(Store):
     async def _quarantine_rows(self, where: _Where, limit: int) -> list[dict[str, Any]]:
         sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
                "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               f"r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
+               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
+               f"FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
                f"ORDER BY q.id DESC LIMIT {where.mark(limit)}")
 
         def view(r: tuple[Any, ...]) -> dict[str, Any]:
@@ -715,7 +720,7 @@ class PostgresStore(Store):
                 "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
                 "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
                 "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]),
+                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]), **dismissal_view(r[16:19]),
             }
 
         return await self._read(lambda c: _fetch(c, sql, where.args, view))

@@ -252,6 +252,15 @@ def raw_row(raw: RawRecord, new: int, duplicates: int) -> tuple[Any, ...]:
             orjson.dumps(raw.headers).decode(), raw.body, raw.client, raw.received_at, new, duplicates)
 
 
+# GET /v1/quarantine?state=…: open entries (not dismissed; the default), dismissed ones, or all.
+QUARANTINE_STATES = {"open": "q.dismissed_at IS NULL", "dismissed": "q.dismissed_at IS NOT NULL", "all": ""}
+
+
+def dismissal_view(row: Sequence[Any]) -> dict[str, Any]:
+    """``dismissed_at``, ``dismissed_by``, ``dismissed_reason`` of a quarantine entry, and whether it is open."""
+    return {"open": row[0] is None, "dismissed_at": row[0], "dismissed_by": row[1], "dismissed_reason": row[2]}
+
+
 def quarantine_digest(raw: RawRecord) -> bytes:
     h = hashlib.blake2b(digest_size=16)
     for part in (raw.connection, raw.method, raw.query):
@@ -879,8 +888,8 @@ class SQLiteStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
-        where: list[str] = []
+                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
+        where: list[str] = [QUARANTINE_STATES[state]] if QUARANTINE_STATES[state] else []
         args: list[Any] = []
         if before is not None:
             where.append("q.id < ?")
@@ -897,7 +906,8 @@ class SQLiteStore(Store):
     async def _quarantine_rows(self, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
         sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
                "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               "r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
+               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
+               "FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY q.id DESC LIMIT ?"
@@ -909,7 +919,7 @@ class SQLiteStore(Store):
                     "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
                     "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
                     "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                    "request": request_view(*r[10:16]),
+                    "request": request_view(*r[10:16]), **dismissal_view(r[16:19]),
                 })
             return out
 

@@ -6,6 +6,7 @@ Errors are ``{"error": "<what is wrong>"}`` with a 4xx status naming the offendi
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 import uuid
@@ -25,16 +26,21 @@ from smshook.errors import StoreError
 from smshook.events import iso
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
+from smshook.forwarding.targets import UnsafeTarget, check_url
+from smshook.privacy import Retention
 from smshook.providers import formats
 from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
+from smshook.storage import privacy
 from smshook.storage.base import EventQuery, Store
+from smshook.web.api_privacy import privacy_router
 from smshook.web.api_rejected import rejected_router
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
 from smshook.web.stream import Feed, add_stream_route
 
 MAX_LIMIT = 500
+READY_TIMEOUT = 5.0  # seconds /readyz waits for its write probe to commit
 
 
 class OrjsonResponse(JSONResponse):
@@ -81,8 +87,10 @@ def _spec_of(sub: Subscription) -> dict[str, Any]:
 
 
 def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | None = None,
-              connections: Mapping[str, Connection] | None = None) -> FastAPI:
-    """The API over ``store``; ``connections`` (the configured ones) serve statistics and re-processing."""
+              connections: Mapping[str, Connection] | None = None, *, allow_private_targets: bool = False,
+              retention: Retention | None = None) -> FastAPI:
+    """The API over ``store``; ``connections`` (the configured ones) serve statistics and re-processing;
+    ``allow_private_targets``: forwarding_allow_private_targets; ``retention``: for POST /v1/prune."""
     configured: Mapping[str, Connection] = connections or {}
     app = FastAPI(
         title="smshook", version=__version__, docs_url=None, redoc_url=None,
@@ -139,8 +147,10 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         connection: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: str | None = None,
+        state: Annotated[Literal["open", "dismissed", "all"], Query(
+            description="open (not dismissed; the default), dismissed, or all")] = "open",
     ) -> dict[str, Any]:
-        rows = await store.quarantined(limit + 1, _cursor(cursor), connection)
+        rows = await store.quarantined(limit + 1, _cursor(cursor), connection, state)
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
@@ -193,6 +203,13 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         if wake is not None:
             wake()
 
+    def safe_target(spec: SubscriptionSpec) -> None:
+        if spec.url is not None:
+            try:
+                check_url(spec.url, allow_private_targets)
+            except UnsafeTarget as exc:
+                raise ApiError(400, f"url: {exc}") from None
+
     async def found(subscription_id: str) -> Subscription:
         sub = await store.subscription(subscription_id)
         if sub is None:
@@ -207,6 +224,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     @v1.post("/subscriptions", status_code=201, summary="Create a subscription (a secret is generated if omitted)")
     async def create_subscription(body: SubscriptionCreate) -> dict[str, Any]:
         sub_id = body.id or f"sub_{uuid.uuid4().hex[:24]}"
+        safe_target(body)
         if await store.subscription(sub_id) is not None:
             raise ApiError(409, f"id: subscription {sub_id!r} already exists (use PUT or PATCH to change it)")
         stored = await store.put_subscription(body.build(sub_id, "api"))
@@ -221,6 +239,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     @v1.put("/subscriptions/{subscription_id}", summary="Replace a subscription (the secret stays if omitted)")
     async def put_subscription(subscription_id: str, body: SubscriptionSpec, response: Response) -> dict[str, Any]:
         existing = await store.subscription(subscription_id)
+        safe_target(body)
         stored = await store.put_subscription(body.build(subscription_id, "api", keep=existing))
         if existing is None:
             response.status_code = 201
@@ -239,6 +258,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         except ValidationError as exc:
             raise ApiError(400, "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors())) from None
+        if "url" in body:
+            safe_target(spec)
         stored = await store.put_subscription(spec.build(subscription_id, existing.source, keep=existing))
         poke()
         return stored.public()
@@ -287,6 +308,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     add_stream_route(v1, feed, ApiError)
 
     v1.include_router(rejected_router(store, _cursor, MAX_LIMIT))
+    v1.include_router(privacy_router(store, ApiError, retention))
     app.include_router(v1)
     mount_dashboard(app)  # "/" and its static files: public, they hold no data
 
@@ -294,11 +316,17 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", summary="The store answers")
+    @app.get("/readyz", summary="The store answers and can commit a write (503 while it cannot: disk full, "
+             "read-only, database down)")
     async def readyz() -> JSONResponse:
-        if await store.ping():
-            return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "unavailable", "error": "store does not answer"}, status_code=503)
+        if not await store.ping():
+            return JSONResponse({"status": "unavailable", "error": "store does not answer"}, status_code=503)
+        try:
+            await asyncio.wait_for(privacy.probe_write(store), READY_TIMEOUT)
+        except (StoreError, TimeoutError) as exc:
+            return JSONResponse({"status": "unavailable", "error": f"store cannot commit: {exc or 'timed out'}"},
+                                status_code=503)
+        return JSONResponse({"status": "ready"})
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

@@ -314,22 +314,66 @@ function quarantineCard(q) {
     button.disabled = true;
     if (q.reprocess_result) done(q.reprocess_result);
   }
-  const card = h("section", { class: `card quarantine ${q.reprocessed_at ? "reprocessed" : ""}`, "data-id": q.id },
+  const dismissed = (e) => h("p", { class: "muted dismissed-note" },
+    `Dismissed by ${e.dismissed_by} ${fmtTime(e.dismissed_at)}: ${e.dismissed_reason}`);
+  const dismiss = dismissForm(q, outcome, (entry) => {
+    card.classList.add("dismissed");
+    button.disabled = true;
+    outcome.replaceChildren(dismissed(entry));
+  });
+  if (q.dismissed_at) {
+    button.disabled = true;
+    dismiss.hidden = true;
+    outcome.append(dismissed(q));
+  }
+  const card = h("section", { class: `card quarantine ${q.reprocessed_at ? "reprocessed" : ""} ${q.dismissed_at ? "dismissed" : ""}`, "data-id": q.id },
     h("header", {}, h("h2", {}, q.connection), h("span", { class: "muted" }, ` ${q.provider} · HTTP ${q.http_status}`)),
     h("p", { class: "reason" }, q.reason),
     h("p", { class: "muted" }, `first seen ${fmtTime(q.first_seen)} · last seen ${fmtTime(q.last_seen)} · ` +
       `${q.attempts} attempt(s)${q.reprocessed_at ? ` · re-processed ${fmtTime(q.reprocessed_at)}` : ""}`),
-    rawRequest(q.request), h("div", { class: "actions" }, button), outcome);
+    rawRequest(q.request), h("div", { class: "actions" }, button, dismiss), outcome);
   return card;
 }
 
-async function quarantineView(root) {
+// "Dismiss": the entry is kept, marked resolved with who and why (DELETE /v1/quarantine/{id}).
+function dismissForm(q, outcome, onDone) {
+  const who = h("input", { name: "who", required: true, placeholder: "your name", maxlength: 200,
+    value: localStorage.getItem("smshook.who") || "" });
+  const why = h("input", { name: "why", required: true, placeholder: "why it needs no re-processing", maxlength: 500 });
+  const fields = h("span", { class: "dismiss-fields", hidden: true }, who, " ", why, " ",
+    h("button", { type: "submit" }, "Confirm dismissal"));
+  const open = h("button", { type: "button", class: "dismiss", onclick: () => {
+    fields.hidden = false;
+    open.hidden = true;
+    (who.value ? why : who).focus();
+  } }, "Dismiss");
+  const form = h("form", { class: "dismiss-form", onsubmit: async (ev) => {
+    ev.preventDefault();
+    localStorage.setItem("smshook.who", who.value);
+    try {
+      const entry = await api(`/v1/quarantine/${encodeURIComponent(q.id)}${query({ who: who.value, why: why.value })}`,
+        { method: "DELETE" });
+      form.hidden = true;
+      onDone(entry);
+    } catch (err) {
+      outcome.replaceChildren(errorBox(err));
+    }
+  } }, open, fields);
+  return form;
+}
+
+async function quarantineView(root, params) {
+  const state = params && params.get("state") === "all" ? "all" : "open";
   const show = (...nodes) => root.replaceChildren(...nodes.flat());
   show(h("h1", {}, "Quarantine"), h("p", { class: "muted" }, "Loading…"));
   try {
-    const rows = await api("/v1/quarantine?limit=100");
+    const rows = await api(`/v1/quarantine${query({ limit: 100, state })}`);
+    const toggle = h("label", { class: "show-dismissed" }, h("input", { type: "checkbox", checked: state === "all",
+      onchange: (ev) => { location.hash = ev.target.checked ? "#/quarantine?state=all" : "#/quarantine"; } }),
+    " show dismissed");
     show(h("h1", {}, "Quarantine"),
-      h("p", { class: "muted" }, "Requests smshook could not read, kept raw. Fix the mapping, then re-process."),
+      h("p", { class: "muted" }, "Requests smshook could not read, kept raw. Fix the mapping, then re-process; "
+        + "or dismiss what needs no re-processing."), toggle,
       rows.data.length ? rows.data.map(quarantineCard) : empty("Nothing in quarantine: every request could be read."));
   } catch (err) {
     show(h("h1", {}, "Quarantine"), errorBox(err));
