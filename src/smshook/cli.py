@@ -127,8 +127,11 @@ def serve(
 
     import uvicorn
 
+    from smshook.web.protocol import GuardedHttpToolsProtocol
+
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools", "lifespan": "on",
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "lifespan": "on",
+        "http": GuardedHttpToolsProtocol,  # httptools, with header limits and read timeouts (web/protocol.py)
         "access_log": False, "log_level": settings.log_level, "timeout_graceful_shutdown": 5,
         "log_config": logs.dict_config(*log_options),  # applied again in every worker process
         "proxy_headers": False,  # X-Forwarded-For is believed only from trusted_proxies (web/hooks.py)

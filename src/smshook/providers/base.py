@@ -257,6 +257,9 @@ class Provider:
         The start-up exposure check counts the connection as protected when this, a URL token or
         an IP allow-list holds."""
         return False
+    # Form fields (body or query) that carry a credential (csoft's PIN): their values are masked in
+    # the raw request before it is stored, like secret headers and URL tokens.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         raise NotImplementedError

@@ -161,7 +161,7 @@ def parse_receipt(raw: str) -> tuple[dict[str, str], datetime | None]:
         last = key == "text" or i + 1 == len(matches)
         value = raw[match.end():] if last else raw[match.end():matches[i + 1].start()]
         value = value.strip()
-        if key in ("submit_date", "done_date") and value.isdigit() and len(value) in _RECEIPT_DATE:
+        if key in ("submit_date", "done_date") and value.isascii() and value.isdigit() and len(value) in _RECEIPT_DATE:
             try:
                 when = datetime.strptime(value, _RECEIPT_DATE[len(value)]).replace(tzinfo=UTC)
             except ValueError:

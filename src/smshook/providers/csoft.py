@@ -34,6 +34,7 @@ class Csoft(Provider):
         Option("pin", secret=True, doc="The PIN csoft sends in each callback (checked when set)."),
     )
     auth_kind = "credentials"
+    secret_fields = frozenset({"PIN"})
     statuses = {
         "0": ("delivered", None),
         "-4": ("sent", None),
@@ -60,10 +61,7 @@ class Csoft(Provider):
         occurred = formats.parse_time(when, "%Y-%m-%dT%H:%M:%SZ", "UTC", field="Timestamp1") if when else None
         if "Report" in fields:
             code = formats.require(fields, "Report")
-            try:
-                int(code)
-            except ValueError:
-                raise InvalidRequest(f"field 'Report': {code!r} is not a csoft report code") from None
+            formats.integer(code, field="Report", digits=4, what="a csoft report code")
             status, failure = self.status_of(code)
             if code in self.notes:
                 details["note"] = self.notes[code]

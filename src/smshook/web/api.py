@@ -15,10 +15,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from fastapi.security import HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from smshook import __version__, stats
@@ -41,6 +42,14 @@ from smshook.web.stream import Feed, add_stream_route
 
 MAX_LIMIT = 500
 READY_TIMEOUT = 5.0  # seconds /readyz waits for its write probe to commit
+MAX_SEQ = (1 << 63) - 1  # the largest delivery cursor (a 64-bit row number)
+BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api_token>`")
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer of the API."""
+
+    error: str = Field(description="What is wrong, naming the parameter")
 
 
 class OrjsonResponse(JSONResponse):
@@ -62,6 +71,15 @@ class SubscriptionCreate(SubscriptionSpec):
                            description="Subscription id (default: generated)")
 
 
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("an ISO 8601 date or time, not a number")
+    return value
+
+
+Instant = Annotated[datetime | None, BeforeValidator(_not_a_number)]  # never a number read as a Unix time
+
+
 class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,8 +87,8 @@ class ReplayRequest(BaseModel):
     subscription_id: str | None = None
     connection: str | None = None
     message_id: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Instant = None
+    until: Instant = None
     states: list[Literal["pending", "delivered", "dead"]] = Field(
         default_factory=list, description="Only deliveries in these states (default: any not in flight)")
 
@@ -98,7 +116,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         description="Query the events smshook received from SMS providers.",
     )
 
-    async def require_token(request: Request) -> None:
+    async def check_token(request: Request) -> None:
         if api_token is None:
             return
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
@@ -106,7 +124,17 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
             raise ApiError(401, "missing or wrong API token: send 'Authorization: Bearer <token>'",
                            {"www-authenticate": "Bearer"})
 
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
+    async def require_token(request: Request, _: Annotated[Any, Security(BEARER)] = None) -> None:
+        await check_token(request)  # the Security parameter declares the scheme in the OpenAPI document
+
+    answers: dict[int | str, dict[str, Any]] = {
+        400: {"model": ErrorBody, "description": "A parameter is invalid; the error names it"},
+        404: {"model": ErrorBody, "description": "No such resource"},
+    }
+    if api_token is not None:
+        answers[401] = {"model": ErrorBody, "description": "Missing or wrong API token"}
+    v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_token if api_token is not None else check_token)],
+                   responses=answers)
 
     @v1.get("/events", summary="Events, newest first; phone=NUMBER: events from or to that number")
     async def list_events(
@@ -114,7 +142,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         type: Literal["status", "inbound"] | None = None,
         message_id: str | None = None,
         status: str | None = None,
-        since: Annotated[datetime | None, Query(description="ISO 8601; received at or after")] = None,
+        since: Annotated[str | None, Query(description="ISO 8601 (a date, or a date and time; no zone: UTC); "
+                                           "received at or after", max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
         phone: Annotated[str | None, Query(
@@ -123,12 +152,10 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
         number = formats.phone(phone) if phone is not None else None
         if phone is not None and number is None:
             raise ApiError(400, "phone: empty; give a number such as +31612345678")
-        query = EventQuery(connection, type, message_id, status, iso(since), _cursor(cursor), limit + 1,
+        query = EventQuery(connection, type, message_id, status, _when("since", since), _cursor(cursor), limit + 1,
                            phone=number)
         rows = await store.events(query)
         more = len(rows) > limit
@@ -278,12 +305,15 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         connection: str | None = None,
         message_id: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")] = None,
+        cursor: Annotated[str | None, Query(pattern=r"^[0-9]{0,19}$", description="next_cursor of the previous page")
+                          ] = None,
     ) -> dict[str, Any]:
+        if cursor is not None and cursor and int(cursor) > MAX_SEQ:
+            raise ApiError(400, f"cursor: {cursor!r} is not a cursor returned by this API")
         if state is not None and state not in DELIVERY_STATES:
             raise ApiError(400, f"state: {state!r} is not one of {', '.join(DELIVERY_STATES)}")
         rows = await store.deliveries(DeliveryQuery(subscription_id, state, event_id, connection, message_id,
-                                                    limit + 1, cursor))
+                                                    limit + 1, cursor or None))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["cursor"] if more else None}
@@ -295,12 +325,9 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         if body.subscription_id is not None:
             await found(body.subscription_id)
 
-        def utc(value: datetime | None) -> str | None:
-            return iso(value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value)
-
         count = await store.replay(ReplayQuery(
             tuple(body.event_ids), body.subscription_id, body.connection, body.message_id,
-            utc(body.since), utc(body.until), tuple(body.states)), time.time())
+            _utc("since", body.since), _utc("until", body.until), tuple(body.states)), time.time())
         poke()
         return {"replayed": count}
 
@@ -351,8 +378,31 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     return app
 
 
-def _cursor(value: str | None) -> str | None:
+def _utc(name: str, value: datetime | None) -> str | None:
+    """A time as stored (UTC ISO 8601; naive is UTC), or 400 naming the parameter when it has no UTC
+    equivalent (``0001-01-01T00:00:00+01:00``, ``9999-12-31T23:59:59-01:00``)."""
     if value is None:
+        return None
+    try:
+        return iso(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
+    except (OverflowError, ValueError):
+        raise ApiError(400, f"{name}: {value.isoformat()} is out of range (years 1 to 9999 in UTC)") from None
+
+
+def _when(name: str, value: str | None) -> str | None:
+    """An ISO 8601 query parameter (a date, or a date and time), as stored; absent or empty: None."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ApiError(400, f"{name}: {value!r} is not an ISO 8601 date or time "
+                            "(e.g. 2026-03-01T12:00:00Z)") from None
+    return _utc(name, parsed)
+
+
+def _cursor(value: str | None) -> str | None:
+    if not value:  # absent, or empty (`cursor=`): the first page
         return None
     try:
         return str(uuid.UUID(value))

@@ -33,6 +33,7 @@ from smshook import rejected
 from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
+from smshook.providers import formats
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response, context_of
 from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
@@ -387,6 +388,9 @@ class HookApp:
 
 def _record(connection: Connection, request: RawRequest, received: datetime, token_in_path: bool) -> RawRecord:
     path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
+    secret = connection.provider.secret_fields  # in-body credentials (csoft's PIN): masked
+    body = formats.mask_fields(request.body, secret) if secret else request.body
+    query = formats.mask_fields(request.query, secret) if secret else request.query
     headers = request.headers
     for name, _ in headers:
         if name in SECRET_HEADERS:  # rare: build the tuple without them
@@ -394,7 +398,7 @@ def _record(connection: Connection, request: RawRequest, received: datetime, tok
             break
     return RawRecord(
         id=uuid7(), connection=connection.name, provider=connection.provider.slug, method=request.method,
-        path=path, query=request.query.decode("latin-1"), headers=headers, body=request.body,
+        path=path, query=query.decode("latin-1"), headers=headers, body=body,
         client=request.client, received_at=iso(received) or "",
     )
 
