@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from smshook.errors import AuthError, InvalidRequest
 from smshook.providers import registry
-from smshook.providers.base import Outcome, RawRequest
+from smshook.providers.base import ConnectionInfo, Outcome, RawRequest
 from tests.fuzz.conftest import PROFILE
 from tests.fuzz.harness import Harness, Seed, seeds
 
@@ -115,7 +115,13 @@ def formats_of(slug: str, method: str, query: bytes, headers: dict[str, str], bo
     """The content types the provider answers this request with, whatever happens to it."""
     provider = registry()[slug]
     request = RawRequest(method, f"/hooks/{slug}", query, tuple(headers.items()), body, "127.0.0.1")
+    try:  # the answer may depend on what parse learned (Plivo answers an inbound message with XML)
+        parsed = provider.parse(request, ConnectionInfo(slug, slug))
+        context = getattr(parsed, "context", None)
+    except Exception:
+        context = None
     return {provider.acknowledge(request, Outcome([], stored=True)).content_type,
+            provider.acknowledge(request, Outcome([], stored=True, context=context)).content_type,
             provider.acknowledge(request, Outcome([], stored=False)).content_type,
             provider.reject(request, InvalidRequest("x")).content_type,
             provider.reject(request, AuthError("x")).content_type}
