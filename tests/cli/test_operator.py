@@ -322,3 +322,21 @@ def test_doctor_finds_problems(tmp_path: Path) -> None:
     assert code == 1 and "connections.shop" in found["configuration"][0][1]
     missing = doctor("--database", f"sqlite:///{tmp_path / 'new' / 'x.db'}")
     assert missing[0] == 1 and "does not exist" in missing[1]["database directory"][0][1]
+
+
+def test_connections_print_a_signing_connections_public_url(tmp_path: Path) -> None:
+    """A connection's public_url is the URL to paste (and what signatures are checked against); its
+    secret is never printed; its protection is the provider's signature."""
+    secret = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    config = tmp_path / "signed.toml"
+    config.write_text('[connections.tw]\nprovider = "twilio"\n'
+                      f'auth_token = "{secret}"\npublic_url = "https://sms.example.com/prefix/hooks/tw"\n')
+    result = run("connections", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "https://sms.example.com/prefix/hooks/tw  (public_url: signatures are checked against it)" in result.stdout
+    assert "GET/POST; signature)" in result.stdout and secret not in result.output
+    [row] = json.loads(run("connections", "--config", str(config), "--json").stdout)["connections"]
+    assert row["public_url"] == row["url"] == "https://sms.example.com/prefix/hooks/tw"
+    assert row["protection"] == ["signature"] and row["authenticated"] is True
+    checked = run("config", "check", "--config", str(config))
+    assert checked.exit_code == 0 and secret not in checked.output and 'auth_token = "***"' in checked.stdout
