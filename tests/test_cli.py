@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from smshook import __version__
 from smshook.cli import base_url, main
 from smshook.providers import BUILTIN
+from smshook.web.protocol import GuardedHttpToolsProtocol
 from smshook.settings import Settings
 
 TOKEN = "Tok-abcdefghijklmnop_0123"
@@ -169,7 +170,7 @@ def test_serve_banner_and_uvicorn_arguments(config: Path, started: dict[str, Any
     assert started["app"] == "the-app" and started["settings"].port == 9100
     assert started["server"] is True  # the app owns the process: it tunes the collector
     assert started["host"] == "127.0.0.1" and started["port"] == 9100
-    assert started["loop"] == "uvloop" and started["http"] == "httptools"
+    assert started["loop"] == "uvloop" and started["http"] is GuardedHttpToolsProtocol  # header limits, timeouts
     assert started["lifespan"] == "on" and started["access_log"] is False
     assert started["log_level"] == "debug" and started["timeout_graceful_shutdown"] == 5
     assert started["proxy_headers"] is False  # X-Forwarded-For only from trusted_proxies (tests/web/test_proxy.py)
