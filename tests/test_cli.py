@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from smshook import __version__
 from smshook.cli import base_url, main
 from smshook.providers import BUILTIN
-from smshook.web.protocol import GuardedHttpToolsProtocol
 from smshook.settings import Settings
+from smshook.web.protocol import GuardedHttpToolsProtocol
 
 TOKEN = "Tok-abcdefghijklmnop_0123"
 PIN = "pin-secret-98765"
