@@ -166,6 +166,11 @@ def loads_lenient(data: bytes) -> Any:
     try:
         return orjson.loads(cleaned)
     except orjson.JSONDecodeError as exc:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:  # orjson's own words ("surrogates not allowed") name no byte
+            raise InvalidRequest(f"body is not valid UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start} "
+                                 f"({bad.reason})") from None
         raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
 
 

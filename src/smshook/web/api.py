@@ -29,6 +29,7 @@ from smshook.providers import formats
 from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
+from smshook.web.api_operator import add_operator_routes
 from smshook.web.api_rejected import rejected_router
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
@@ -112,6 +113,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         phone: Annotated[str | None, Query(
             max_length=64, description="Events whose `from` or `to` is this number, written any way "
             "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601; received before")] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
@@ -121,7 +123,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         if phone is not None and number is None:
             raise ApiError(400, "phone: empty; give a number such as +31612345678")
         query = EventQuery(connection, type, message_id, status, iso(since), _cursor(cursor), limit + 1,
-                           phone=number)
+                           phone=number, until=iso(_utc(until)))
         rows = await store.events(query)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -139,8 +141,10 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         connection: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: str | None = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601; first seen at or after")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601; first seen before")] = None,
     ) -> dict[str, Any]:
-        rows = await store.quarantined(limit + 1, _cursor(cursor), connection)
+        rows = await store.quarantined(limit + 1, _cursor(cursor), connection, iso(_utc(since)), iso(_utc(until)))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
@@ -283,6 +287,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         poke()
         return {"replayed": count}
 
+    add_operator_routes(app, v1, store, ApiError)  # exports, per-subscription deliveries, identity
     feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
     add_stream_route(v1, feed, ApiError)
 
@@ -321,6 +326,10 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         return JSONResponse({"error": f"store unavailable: {exc}"}, status_code=503)
 
     return app
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _cursor(value: str | None) -> str | None:

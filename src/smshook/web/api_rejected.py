@@ -4,11 +4,20 @@
 """
 
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from smshook.events import iso
 from smshook.storage.base import Store
+
+
+def _iso(value: datetime | None) -> str | None:
+    """A query's time as the log stores it (ISO UTC; a time without zone is UTC)."""
+    if value is None:
+        return None
+    return iso(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
 
 
 def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
@@ -22,10 +31,12 @@ def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
         "Never stored as events."))
     async def list_rejected(
         connection: str | None = None,
+        since: Annotated[datetime | None, Query(description="ISO 8601; first seen at or after")] = None,
+        until: Annotated[datetime | None, Query(description="ISO 8601; first seen before")] = None,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 50,
         cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page")] = None,
     ) -> dict[str, Any]:
-        rows = await store.rejected(limit + 1, cursor(cursor_), connection)
+        rows = await store.rejected(limit + 1, cursor(cursor_), connection, _iso(since), _iso(until))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
