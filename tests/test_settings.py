@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from smshook.errors import ConfigError
 from smshook.providers import BUILTIN
@@ -303,7 +303,8 @@ def test_public_bind_fully_protected(tmp_path: Path) -> None:
 
 
 def test_csoft_needs_username_and_pin() -> None:
-    assert not Connection(provider="csoft", username="u").authenticated
+    with pytest.raises(ValidationError, match="username without pin"):  # no longer accepted silently
+        Connection(provider="csoft", username="u")
     assert Connection(provider="csoft", username="u", pin=SecretStr(PIN)).authenticated
 
 

@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -132,21 +133,42 @@ phone_option = click.option("--phone", help="Only events from or to this number 
 @click.option("--status", help="Only this unified status (delivered, failed, …).")
 @phone_option
 @click.option("--since", help="Received at or after (ISO 8601).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--until", help="Received before (ISO 8601).")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "ndjson"]), default="text", show_default=True,
+              help="text for people; csv (a header row, then one row per event) or ndjson (= --json) for files.")
 @json_option
 def events(config_file: Path | None, database: str | None, connection: str | None, event_type: str | None,
-           message_id: str | None, status: str | None, phone: str | None, since: str | None, limit: int,
-           as_json: bool) -> None:
+           message_id: str | None, status: str | None, phone: str | None, since: str | None, until: str | None,
+           limit: int, fmt: str, as_json: bool) -> None:
     """List events, newest first (the filters of GET /v1/events). --json: one event per line."""
+    from smshook import export
     from smshook.status import STATUSES
 
     if status is not None and status not in STATUSES:
         _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
-    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, limit,
-                       phone=_phone(phone))
-    rows = with_store(_settings(config_file, database), lambda s: s.events(query))
-    for row in rows:
-        click.echo(_dump(row) if as_json else event_line(row))
+    fmt = "ndjson" if as_json else fmt
+    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, min(limit, 500),
+                       phone=_phone(phone), until=_utc(until, "--until"))
+
+    async def pages(store: Store) -> int:  # page by page: an export of millions stays small in memory
+        shown, before, header = 0, None, True
+        while shown < limit:
+            want = min(500, limit - shown)
+            rows = await store.events(replace(query, before=before, limit=want))
+            click.echo("".join(export.lines(rows, "csv" if fmt == "csv" else "ndjson", header) if fmt != "text"
+                               else (event_line(r) + "\n" for r in rows)), nl=False)  # one write per page
+            header = False
+            shown += len(rows)
+            if len(rows) < want:
+                break
+            before = rows[-1]["id"]
+        if header and fmt == "csv":
+            click.echo("".join(export.csv_lines([])), nl=False)
+        return shown
+
+    if not with_store(_settings(config_file, database), pages) and fmt == "text":
+        click.echo("no events", err=True)
 
 
 async def follow(store: Store, emit: Callable[[dict[str, Any]], None], *, connection: str | None = None,
@@ -214,11 +236,14 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
         click.echo(_dump(event) if as_json else event_line(event))
 
     settings = _settings(config_file, database)
+    from smshook.preflight import describe_database
+
+    where = describe_database(settings.database)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the store was closed on the way out
         with_store(settings, lambda s: follow(
             s, emit, connection=connection, event_type=event_type, phone=number, backlog=lines, interval=interval,
             max_events=max_events, seconds=timeout,
-            started=lambda: click.echo("following new events (Ctrl-C stops)", err=True)))
+            started=lambda: click.echo(f"following new events in {where} (Ctrl-C stops)", err=True)), announce=False)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -423,6 +448,11 @@ async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
         if not await store.ping():
             return [(FAIL, "store", f"{mask_url(settings.database)} does not answer")]
         found.append((OK, "store", f"{mask_url(settings.database)} answers, schema up to date"))
+        from smshook.preflight import server_database_check
+
+        level, detail = await server_database_check(settings.host, settings.port, await store.database_id(),
+                                                    settings.database)
+        found.append((level, "server database", detail))
         stats = await store.subscription_stats()
         for sub in await store.subscriptions():
             s = stats.get(sub.id, {})
@@ -467,12 +497,16 @@ def diagnose(config_file: Path | None, database: str | None) -> list[tuple[str, 
                                            f"them {where}"))
     else:
         checks.append((OK, "api_token", "set"))
+    from smshook.preflight import auth_options, signing_checks
+
     for name, conn in settings.connections.items():
         if not conn.authenticated:
-            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or credentials: anyone can "
+            own = "/".join(auth_options(conn.provider)) or "credentials"
+            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or {own}: anyone can "
                                               f"post to it {where}"))
         else:
             checks.append((OK, "endpoint", f"/hooks/{name} is protected"))
+    checks += [(lv, "signatures", detail) for lv, _, detail in signing_checks(settings, endpoint_reported=True)]
     path = sqlite_path(settings.database)
     if path is not None:
         checks += file_checks(path)

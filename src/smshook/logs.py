@@ -189,6 +189,9 @@ class StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def dict_config(level: str = "info", fmt: str = "text", mask: bool = True) -> dict[str, Any]:
     """The ``logging.config.dictConfig`` for these settings; uvicorn applies it in every worker."""
     formatter = JsonFormatter if fmt == "json" else TextFormatter
@@ -198,7 +201,10 @@ def dict_config(level: str = "info", fmt: str = "text", mask: bool = True) -> di
         "formatters": {"smshook": {"()": f"{__name__}.{formatter.__name__}", "mask": mask}},
         "handlers": {"smshook": {"()": f"{__name__}.StderrHandler", "formatter": "smshook"}},
         "root": {"handlers": ["smshook"], "level": LEVELS[level]},
-        "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+        "loggers": {**{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+                    # the HTTP client's lines show whole URLs (a subscription's secret query string):
+                    # smshook logs each forwarding attempt itself, masked (forwarding.dispatcher)
+                    **{name: {"level": "WARNING"} for name in QUIET_LIBRARIES}},
     }
 
 
@@ -212,3 +218,5 @@ def configure(level: str = "info", fmt: str = "text", mask: bool = True) -> None
     handler.setFormatter((JsonFormatter if fmt == "json" else TextFormatter)(mask))
     root.addHandler(handler)
     root.setLevel(LEVELS[level])
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -115,6 +115,19 @@ def _check_secret(value: SecretStr | None, *, url_safe: bool = False) -> SecretS
     return value
 
 
+def _partial_groups(slug: str, given: Mapping[str, Any]) -> list[str]:
+    """One message per group of options the provider needs together (``Provider.together``) of which
+    the connection gives some but not all (csoft: ``username without pin``)."""
+    messages = []
+    for group in providers.registry()[slug].together:
+        present = [k for k in group if k in given]
+        missing = [k for k in group if k not in given]
+        if present and missing:
+            messages.append(f"{' and '.join(present)} without {' and '.join(missing)}: {slug} checks "
+                            f"{', '.join(group)} together, give {'both' if len(group) == 2 else 'all'}")
+    return messages
+
+
 class Connection(BaseModel):
     """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``).
 
@@ -128,7 +141,7 @@ class Connection(BaseModel):
     provider: str = Field(description="Provider slug: which adapter reads this connection's callbacks.")
     token: SecretStr | None = Field(
         default=None,
-        description="Secret path segment: the hook URL becomes /hooks/NAME/TOKEN (at least 16 URL-safe characters).",
+        description="Secret path segment: the hook URL becomes `/hooks/NAME/TOKEN` (at least 16 URL-safe characters).",
     )
     allow_ips: list[Network] = Field(
         default_factory=list,
@@ -141,7 +154,8 @@ class Connection(BaseModel):
         default=None,
         description="The hook URL exactly as configured in the provider's portal (scheme, host, port, path, "
         "optional query): signatures are checked against it plus the query string as received. Unset: the URL "
-        "is rebuilt from X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy, else from the request.",
+        "is rebuilt from `X-Forwarded-Proto`/`-Host`/`-Prefix` when the peer is a trusted proxy, else from the "
+        "request.",
     )
     retention: RetentionSpec | None = Field(
         default=None, description="This connection's own `events` / `raw_requests` retention (a table like "
@@ -204,9 +218,10 @@ class Connection(BaseModel):
                 continue
             extra[key] = SecretStr(value) if option.secret else value
         problems += [(o.name, "required") for o in declared.values() if o.required and o.name not in extra]
+        problems += [("", message) for message in _partial_groups(self.provider, extra)]
         if problems:
             raise PydanticCustomError("connection_options", "{summary}",
-                                      {"summary": "; ".join(f"{k}: {m}" for k, m in problems),
+                                      {"summary": "; ".join(f"{k}: {m}" if k else m for k, m in problems),
                                        "problems": problems})
         return self
 
@@ -607,7 +622,8 @@ def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> list[st
     loc = [part for part in error["loc"] if part != "[key]"]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     if error["type"] == "connection_options":
-        return [f"{path}.{key}: {message}" for key, message in error["ctx"]["problems"]]
+        return [f"{path}.{key}: {message}" if key else f"{path}: {message}"  # key "": the whole table
+                for key, message in error["ctx"]["problems"]]
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         model: type[BaseModel] = Connection if len(loc) > 1 and loc[0] == "connections" else Settings
@@ -712,7 +728,8 @@ def reference_markdown() -> str:
     for name, field in Connection.model_fields.items():
         default = "required" if field.is_required() else _default_text(Connection, name)
         lines.append(f"| `{name}` | {default} | {field.description} |")
-    lines += ["", "Plus the keys each provider declares for its connections:", "",
+    lines += ["", "Plus the keys each provider declares for its connections (any other key stops start-up; "
+              "secrets are masked everywhere):", "",
               "| provider | key | type | default | description |", "|---|---|---|---|---|"]
     for slug, provider in providers.registry().items():
         for option in declared_options(provider):
@@ -720,7 +737,11 @@ def reference_markdown() -> str:
                                                           else f"`{json.dumps(option.default)}`")
             kind = option.type_name + (", secret" if option.secret else "")
             choices = f" One of: {', '.join(f'`{c}`' for c in option.choices)}." if option.choices else ""
-            lines.append(f"| `{slug}` | `{option.name}` | {kind} | {default} | {option.doc}{choices} |")
+            partners = [k for group in provider.together if option.name in group for k in group if k != option.name]
+            both = f" Only together with {', '.join(f'`{k}`' for k in partners)}." if partners else ""
+            url = (" The signature covers the URL: set `public_url` behind a proxy."
+                   if option.secret and provider.signs_url else "")
+            lines.append(f"| `{slug}` | `{option.name}` | {kind} | {default} | {option.doc}{choices}{both}{url} |")
     for title, model in (("Each `[subscriptions.NAME]` table (NAME: the subscription id):", SubscriptionSpec),
                          ("Its `filters` table:", FilterSpec)):
         lines += ["", title, "", "| key | default | description |", "|---|---|---|"]

@@ -250,14 +250,16 @@ def test_subscriptions_page(page: Any, server: Server) -> None:
     for _ in range(STEP_MS // 500):  # wait for the first failed attempt, reloading the page
         page.reload()
         row.wait_for()
-        if row.locator("td.err").inner_text() != "—":
+        if row.locator("td.last-failure").inner_text() != "—":
             break
         page.wait_for_timeout(500)
     cells = row.locator("td")
+    assert cells.nth(1).inner_text() == "failing"  # the current state, in words
     assert cells.nth(2).inner_text() == "1"  # backlog: the event waits for its next attempt
     assert int(cells.nth(4).inner_text()) >= 1  # failures
-    assert cells.nth(6).inner_text() != "—"  # last error
-    assert cells.nth(7).inner_text() != "—"  # next attempt
+    assert cells.nth(6).inner_text() == "—"  # last success: none yet
+    assert row.locator("td.last-failure .err").inner_text() != ""  # last failure: when, and the error
+    assert cells.nth(8).inner_text() != "—"  # next attempt
     shot(page, "subscriptions")
 
 

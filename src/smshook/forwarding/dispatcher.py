@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from smshook.forwarding import signing
+from smshook.forwarding.display import shown_target
 from smshook.forwarding.model import Claimed, Outcome
 from smshook.forwarding.sinks import RedisSink, SendResult, Sink, WebhookSink
 from smshook.forwarding.targets import UnsafeTarget, check_resolved
@@ -161,6 +162,7 @@ class Dispatcher:
         sub = item.subscription
         sink = self.sinks.get(sub.kind)
         body = signing.payload(item.event)
+        took_ms = 0.0
         unsafe = None
         if sub.kind == "webhook":
             try:  # checked again now: the name may resolve to a private or metadata address today
@@ -172,13 +174,25 @@ class Dispatcher:
         elif sink is None:
             result = SendResult(False, error=f"no sink for {sub.kind!r}")
         else:
+            started = time.monotonic()
             try:
                 result = await sink.send(item, body, sub.timeout or self.config.timeout)
             except Exception as exc:  # a sink bug must not lose the delivery
                 result = SendResult(False, error=f"{type(exc).__name__}: {exc}")
+            took_ms = round((time.monotonic() - started) * 1000, 1)
         outcome = next_outcome(self.config, result, item.attempts, time.time())
-        if outcome.state != "delivered":
-            log.info("delivery %s to %s failed (attempt %d): %s", item.id, sub.id, item.attempts + 1, result.error)
+        # One line per attempt, from smshook (the HTTP client's own lines, which show the whole URL, are
+        # silenced in smshook.logs): the webhook-id and the target with its query string masked.
+        fields = {"webhook_id": item.id, "subscription": sub.id, "target": shown_target(sub),
+                  "attempt": item.attempts + 1, "outcome": outcome.state, "http_status": result.status}
+        if sink is not None:
+            fields["latency_ms"] = took_ms
+        if outcome.state == "delivered":
+            log.info("delivery %s to %s (%s) delivered (attempt %d)", item.id, sub.id, fields["target"],
+                     item.attempts + 1, extra=fields)
+        else:
+            log.info("delivery %s to %s (%s) failed (attempt %d): %s", item.id, sub.id, fields["target"],
+                     item.attempts + 1, result.error, extra=fields)
         if outcome.disable:
             log.warning("subscription %s disabled: %s", sub.id, outcome.disable)
         try:

@@ -214,6 +214,8 @@ class DeliveryQuery:
     message_id: str | None = None
     limit: int = 50
     before: str | None = None  # cursor: the seq of the last row of the previous page
+    since: float | None = None  # unix seconds: created (queued) at or after
+    until: float | None = None  # unix seconds: created before
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,10 +25,11 @@ called in this order on every callback:
 Connection keys: :attr:`Provider.options` declares, as a tuple of :class:`Option`, the keys a
 ``[connections.NAME]`` table may carry for this provider besides the common ones (``provider``,
 ``token``, ``allow_ips``, ``timezone``, ``public_url``). The settings validate every table
-against that declaration (unknown key, wrong type, missing required key: start-up stops naming the
-key) and mask ``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``,
-logs). The adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults
-filled in; secrets as :class:`Secret`, a ``str`` whose ``repr`` is masked).
+against that declaration (unknown key, wrong type, missing required key, part of a
+:attr:`Provider.together` group without the rest: start-up stops naming the key) and mask
+``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``, logs). The
+adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults filled in;
+secrets as :class:`Secret`, a ``str`` whose ``repr`` is masked).
 :meth:`Provider.authenticated` tells the start-up exposure check whether a connection's own
 options keep strangers out (a signing secret is set; csoft Username+PIN).
 
@@ -241,6 +242,12 @@ class Provider:
     timezone: ClassVar[str] = "UTC"
     # Connection keys this provider understands besides provider, token, allow_ips, timezone, public_url.
     options: ClassVar[tuple[Option | str, ...]] = ()
+    # Options that only work together (csoft's username and PIN): a connection gives all of a group or
+    # none of it, else start-up stops naming what is missing.
+    together: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Whether verify() checks a signature over RawRequest.url (the URL pasted in the provider's portal):
+    # start-up and `smshook doctor` then warn about a secret set without public_url or trusted proxies.
+    signs_url: ClassVar[bool] = False
     # How verify() authenticates, shown in `smshook connections` ("signature", "credentials").
     auth_kind: ClassVar[str] = "signature"
     # raw code -> (unified status, failure class); unknown codes map to ("unknown", None).

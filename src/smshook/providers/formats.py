@@ -190,8 +190,9 @@ def loads_lenient(data: bytes) -> Any:
         error = exc
     try:
         text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest(f"body is not valid JSON: not UTF-8 at byte {exc.start}") from None
+    except UnicodeDecodeError as bad:  # orjson's own words ("surrogates not allowed") name no byte
+        raise InvalidRequest(f"body is not valid UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start} "
+                             f"({bad.reason})") from None
     for _ in range(MAX_JSON_REPAIRS):
         if error.msg != "trailing comma is not allowed" or text[error.pos:error.pos + 1] != ",":
             break

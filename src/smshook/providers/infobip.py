@@ -63,6 +63,7 @@ class Infobip(Provider):
                                  "with basic_password, checked on every callback."),
         Option("basic_password", secret=True, doc="HTTP basic-auth password, with basic_user."),
     )
+    together = (("basic_user", "basic_password"),)  # one without the other protects nothing
     auth_kind = "credentials"
     # status.groupName (or groupId) -> unified status
     statuses = {

@@ -70,6 +70,7 @@ class Plivo(Provider):
     name = "Plivo"
     docs_url = "https://www.plivo.com/docs/messaging/api/message/message-status-callbacks"
     methods = frozenset({"GET", "POST"})
+    signs_url = True  # the signature covers the URL as configured in the portal
     options = (
         Option("auth_token", secret=True,
                doc="The Auth Token of the (sub-)account that owns the numbers (Console → Overview): checks "

@@ -79,6 +79,7 @@ class EventQuery:
     before: str | None = None  # cursor: events with id < before
     limit: int = 50
     phone: str | None = None  # normalized digits (providers.formats.phone): ``from`` or ``to`` equals it
+    until: str | None = None  # ISO UTC; received_at < until
 
 
 class Store(abc.ABC):
@@ -123,6 +124,11 @@ class Store(abc.ABC):
         An identical request (same connection, method, query and body) only counts an attempt."""
 
     @abc.abstractmethod
+    async def database_id(self) -> str:
+        """The random id made once for this database (migration 0008): two processes showing the same
+        id use the same database (``smshook doctor`` compares the CLI's with a running server's)."""
+
+    @abc.abstractmethod
     async def ping(self) -> bool:
         """True when the store answers a trivial query."""
 
@@ -149,11 +155,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
-        """Quarantined requests, newest first, with reason and raw request, ``reprocessed_at`` and
-        ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null), and
-        ``open``, ``dismissed_at``, ``dismissed_by``, ``dismissed_reason``. ``state``: ``open`` (not
-        dismissed), ``dismissed`` or ``all``."""
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined requests (first seen in ``[since, until)`` when given, ISO UTC), newest first,
+        with reason and raw request, ``reprocessed_at`` and ``reprocess_result`` (``{"events": new,
+        "duplicates": n}`` once re-processed, else null), and ``open``, ``dismissed_at``,
+        ``dismissed_by``, ``dismissed_reason``. ``state``: ``open`` (not dismissed), ``dismissed`` or
+        ``all``."""
 
     @abc.abstractmethod
     async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
@@ -174,9 +182,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        """Rejected requests, newest first: ``id, connection, provider, reason, message, http_status,
-        attempts, first_seen, last_seen`` and the masked ``request`` (:func:`smshook.rejected.row_view`)."""
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        """Rejected requests (first seen in ``[since, until)`` when given, ISO UTC), newest first: ``id,
+        connection, provider, reason, message, http_status, attempts, first_seen, last_seen`` and the
+        masked ``request`` (:func:`smshook.rejected.row_view`)."""
 
     @abc.abstractmethod
     async def stats(self, since: str, until: str, bucket_seconds: int,

@@ -50,6 +50,7 @@ from smshook.storage.sqlite import (
     DELIVERY_STATES_SQL,
     EVENT_COLUMNS,
     QUARANTINE_STATES,
+    REPLAY_SET,
     SUBSCRIPTION_COLUMNS,
     SUBSCRIPTION_STATS_SQL,
     delivery_id,
@@ -633,8 +634,9 @@ class PostgresStore(Store):
         return await self._submit(run)
 
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "$")
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "$", since, until)
         sql = (f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC "
                f"LIMIT ${len(args) + 1}")
         return await self._read(lambda c: _fetch(c, sql, [*args, limit], rejected_view))
@@ -657,6 +659,9 @@ class PostgresStore(Store):
 
         return await self._read(run)
 
+    async def database_id(self) -> str:
+        return str(await self._read(lambda c: c.fetchval("SELECT database_id FROM smshook_identity")))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._read(lambda c: c.fetchval("SELECT 1", timeout=5)) == 1)
@@ -673,6 +678,8 @@ class PostgresStore(Store):
             where.add("(sender = {0} OR recipient = {0})", query.phone)
         if query.since is not None:
             where.add("received_at >= {}", query.since)
+        if query.until is not None:
+            where.add("received_at < {}", query.until)
         if query.before is not None:
             where.add("id < {}", query.before)
         sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
@@ -692,10 +699,15 @@ class PostgresStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
         where = _Where()
         if QUARANTINE_STATES[state]:
             where.add(QUARANTINE_STATES[state])
+        if since is not None:
+            where.add("q.first_seen >= {}", since)
+        if until is not None:
+            where.add("q.first_seen < {}", until)
         if before is not None:
             where.add("q.id < {}", before)
         if connection is not None:
@@ -871,6 +883,10 @@ class PostgresStore(Store):
                 where.add(f"d.{column} = {{}}", value)
         if query.before is not None:
             where.add("d.seq < {}", int(query.before))
+        if query.since is not None:
+            where.add("d.created_at >= {}", query.since)
+        if query.until is not None:
+            where.add("d.created_at < {}", query.until)
         sql = (f"SELECT {DELIVERY_COLUMNS} FROM deliveries d{where.sql()} "
                f"ORDER BY d.seq DESC LIMIT {where.mark(query.limit)}")
         return await self._read(lambda c: _fetch(c, sql, where.args, delivery_view))
@@ -903,7 +919,7 @@ class PostgresStore(Store):
                 where.add("d.state != 'delivering'")
             at = where.mark(now)
             status = await c.execute(
-                f"UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = {at}, lease_owner = NULL, "
+                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = {at}, "
                 f"updated_at = {at} WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id"
                 f"{where.sql()})", *where.args)
             count = int(status.rsplit(" ", 1)[-1])

@@ -104,8 +104,12 @@ CLAIM = (
 )
 DELIVERY_COLUMNS = (
     "d.seq, d.id, d.subscription_id, d.event_id, d.connection, d.message_id, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at"
+    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at, "
+    "d.earlier_attempts, d.replays"
 )
+# A replay: a new round of the retry schedule, the earlier rounds' attempts kept (migration 0008).
+REPLAY_SET = ("state = 'pending', earlier_attempts = earlier_attempts + attempts, attempts = 0, "
+              "replays = replays + 1, lease_owner = NULL")
 
 
 # Statistics (see smshook.stats): one row per sent message whose first event was received in
@@ -212,7 +216,9 @@ def delivery_view(row: Sequence[Any]) -> dict[str, Any]:
     unfinished = row[6] in ("pending", "delivering")
     return {
         "id": row[1], "cursor": str(row[0]), "subscription_id": row[2], "event_id": row[3], "connection": row[4],
-        "message_id": row[5], "state": row[6], "attempts": row[7],
+        "message_id": row[5], "state": row[6],
+        # every attempt ever made; a replay starts a new round (attempts_since_replay) without hiding them
+        "attempts": row[7] + row[14], "attempts_since_replay": row[7], "replays": row[15],
         "next_attempt_at": ts_iso(row[8]) if unfinished else None, "last_error": row[9], "last_status": row[10],
         "created_at": ts_iso(row[11]), "updated_at": ts_iso(row[12]), "delivered_at": ts_iso(row[13]),
     }
@@ -244,7 +250,9 @@ def request_view(method: str, path: str, query: str, headers: str, body: bytes, 
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(body).decode(), "base64"
     return {"method": method, "path": path, "query": query, "headers": orjson.loads(headers),
-            "body": text, "body_encoding": encoding, "client": client}
+            "body": text, "body_encoding": encoding, "client": client,
+            # for people: the text with any invalid bytes written as \xNN (the dashboard shows this)
+            "body_text": text if encoding == "utf-8" else body.decode("utf-8", "backslashreplace")}
 
 
 def raw_row(raw: RawRecord, new: int, duplicates: int) -> tuple[Any, ...]:
@@ -640,8 +648,9 @@ class SQLiteStore(Store):
         return await self._submit(run)
 
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "?")
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "?", since, until)
         sql = f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC LIMIT ?"
 
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -824,6 +833,9 @@ class SQLiteStore(Store):
         if query.since is not None:
             where.append("received_at >= ?")
             args.append(query.since)
+        if query.until is not None:
+            where.append("received_at < ?")
+            args.append(query.until)
         if query.before is not None:
             where.append("id < ?")
             args.append(query.before)
@@ -888,9 +900,14 @@ class SQLiteStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None, state: str = "open") -> list[dict[str, Any]]:
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
         where: list[str] = [QUARANTINE_STATES[state]] if QUARANTINE_STATES[state] else []
         args: list[Any] = []
+        for condition, value in (("q.first_seen >= ?", since), ("q.first_seen < ?", until)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
         if before is not None:
             where.append("q.id < ?")
             args.append(before)
@@ -997,6 +1014,9 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
+    async def database_id(self) -> str:
+        return await self._read(lambda c: str(c.execute("SELECT database_id FROM smshook_identity").fetchone()[0]))
+
     async def subscription_stats(self) -> dict[str, dict[str, Any]]:
         return await self._read(lambda c: subscription_stats(c.execute(SUBSCRIPTION_STATS_SQL),
                                                              c.execute(DELIVERY_STATES_SQL).fetchall()))
@@ -1074,6 +1094,10 @@ class SQLiteStore(Store):
         if query.before is not None:
             where.append("d.seq < ?")
             args.append(int(query.before))
+        for condition, bound in (("d.created_at >= ?", query.since), ("d.created_at < ?", query.until)):
+            if bound is not None:
+                where.append(condition)
+                args.append(bound)
         sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1117,7 +1141,7 @@ class SQLiteStore(Store):
             else:
                 where.append("d.state != 'delivering'")
             count: int = conn.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, "
+                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = ?, "
                 "updated_at = ? WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id "
                 f"WHERE {' AND '.join(where)})", (now, now, *args)).rowcount
             sub = self._subscriptions.get(query.subscription_id or "")

@@ -11,7 +11,7 @@ import hmac
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -24,7 +24,6 @@ from starlette.exceptions import HTTPException
 
 from smshook import __version__, stats
 from smshook.errors import StoreError
-from smshook.events import iso
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
 from smshook.forwarding.targets import UnsafeTarget, check_url
@@ -34,10 +33,15 @@ from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage import privacy
 from smshook.storage.base import EventQuery, Store
+from smshook.web.api_operator import add_operator_routes
 from smshook.web.api_privacy import privacy_router
 from smshook.web.api_rejected import rejected_router
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
+from smshook.web.params import ApiError
+from smshook.web.params import cursor as _cursor
+from smshook.web.params import utc as _utc
+from smshook.web.params import when as _when
 from smshook.web.stream import Feed, add_stream_route
 
 MAX_LIMIT = 500
@@ -57,13 +61,6 @@ class OrjsonResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
 
 
 class SubscriptionCreate(SubscriptionSpec):
@@ -149,6 +146,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         phone: Annotated[str | None, Query(
             max_length=64, description="Events whose `from` or `to` is this number, written any way "
             "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
+        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); received before",
+                                           max_length=64)] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
@@ -156,7 +155,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         if phone is not None and number is None:
             raise ApiError(400, "phone: empty; give a number such as +31612345678")
         query = EventQuery(connection, type, message_id, status, _when("since", since), _cursor(cursor), limit + 1,
-                           phone=number)
+                           phone=number, until=_when("until", until))
         rows = await store.events(query)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -176,8 +175,13 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         cursor: str | None = None,
         state: Annotated[Literal["open", "dismissed", "all"], Query(
             description="open (not dismissed; the default), dismissed, or all")] = "open",
+        since: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen at or after",
+                                           max_length=64)] = None,
+        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen before",
+                                           max_length=64)] = None,
     ) -> dict[str, Any]:
-        rows = await store.quarantined(limit + 1, _cursor(cursor), connection, state)
+        rows = await store.quarantined(limit + 1, _cursor(cursor), connection, state,
+                                       _when("since", since), _when("until", until))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
@@ -331,6 +335,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         poke()
         return {"replayed": count}
 
+    add_operator_routes(app, v1, store, ApiError)  # exports, per-subscription deliveries, identity
     feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
     add_stream_route(v1, feed, ApiError)
 
@@ -378,33 +383,3 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     return app
 
 
-def _utc(name: str, value: datetime | None) -> str | None:
-    """A time as stored (UTC ISO 8601; naive is UTC), or 400 naming the parameter when it has no UTC
-    equivalent (``0001-01-01T00:00:00+01:00``, ``9999-12-31T23:59:59-01:00``)."""
-    if value is None:
-        return None
-    try:
-        return iso(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
-    except (OverflowError, ValueError):
-        raise ApiError(400, f"{name}: {value.isoformat()} is out of range (years 1 to 9999 in UTC)") from None
-
-
-def _when(name: str, value: str | None) -> str | None:
-    """An ISO 8601 query parameter (a date, or a date and time), as stored; absent or empty: None."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise ApiError(400, f"{name}: {value!r} is not an ISO 8601 date or time "
-                            "(e.g. 2026-03-01T12:00:00Z)") from None
-    return _utc(name, parsed)
-
-
-def _cursor(value: str | None) -> str | None:
-    if not value:  # absent, or empty (`cursor=`): the first page
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ApiError(400, f"cursor: {value!r} is not a cursor returned by this API") from None

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from smshook.storage.base import Store
+from smshook.web import params
 
 
 def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
@@ -22,10 +23,15 @@ def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
         "Never stored as events."))
     async def list_rejected(
         connection: str | None = None,
+        since: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen at or after",
+                                           max_length=64)] = None,
+        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen before",
+                                           max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 50,
         cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page")] = None,
     ) -> dict[str, Any]:
-        rows = await store.rejected(limit + 1, cursor(cursor_), connection)
+        rows = await store.rejected(limit + 1, cursor(cursor_), connection,
+                                    params.when("since", since), params.when("until", until))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
