@@ -100,11 +100,11 @@ def test_csoft_username_and_pin_go_together(tmp_path: Path, given: str, missing:
 
 def test_banner_lists_subscriptions_with_masked_urls(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
-    config.write_text('[subscriptions.crm]\nurl = "https://bob:pw@crm.example.com:8443/hooks/sms?key=s3cr3t"\n'
+    config.write_text('[subscriptions.crm]\nurl = "https://crm.example.com:8443/hooks/sms?key=s3cr3t"\n'
                       '[subscriptions.off]\nurl = "https://x.example.com/h"\nenabled = false\n')
     lines = subscription_lines(load_settings(config))
     assert lines == ["forwarding to 2 subscription(s) from the configuration:",
-                     "  → crm            https://bob:***@crm.example.com:8443/hooks/sms?***",
+                     "  → crm            https://crm.example.com:8443/hooks/sms?***",
                      "  → off            https://x.example.com/h (disabled)"]
 
 

@@ -458,7 +458,8 @@ async function quarantineView(root, params) {
   } },
   h("label", {}, "Connection ", h("input", { name: "connection", value: conn, placeholder: "all" })),
   ...rangeFields(params),
-  h("label", { class: "show-dismissed" }, h("input", { type: "checkbox", name: "state", checked: state === "all" }),
+  h("label", { class: "show-dismissed" }, h("input", { type: "checkbox", name: "state", checked: state === "all",
+    onchange: (ev) => ev.target.form.requestSubmit() }),
     " show dismissed"),
   h("button", { type: "submit" }, "Filter"));
   const pages = pager("/v1/quarantine", { connection: conn, ...range, state, limit: 100 }, (rows) => {
