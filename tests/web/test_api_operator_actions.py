@@ -26,7 +26,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings(forwarding=False)
+    settings = load_settings(forwarding=False, forwarding_allow_private_targets=True)  # receivers on loopback
     async with app_client(SmshookApp(settings, SQLiteStore(tmp_path / "x.db"))) as c:
         yield c
 
