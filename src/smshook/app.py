@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
+from smshook.lifecycle.stuck import Sweeper
 from smshook.metrics import Metrics
 from smshook.settings import Settings
 from smshook.storage import Store, make_store
@@ -62,6 +63,10 @@ class SmshookApp:
                              trusted_proxies=tuple(settings.trusted_proxies), metrics=self.metrics,
                              on_queued=self._wake_dispatcher)
         self.dispatcher: Dispatcher | None = None
+        self.store.link_windows = {n: c.lifecycle.link_window for n, c in self.hooks.connections.items()
+                                   if c.lifecycle.link_window}
+        lifecycles = {n: (c.provider.slug, c.lifecycle) for n, c in self.hooks.connections.items()}
+        self.sweeper = Sweeper(self.store, lifecycles, on_stored=self._wake_dispatcher)
         self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections)
 
     def _wake_dispatcher(self) -> None:
@@ -104,6 +109,7 @@ class SmshookApp:
                 try:
                     await self.store.open()
                     await self.start_forwarding()
+                    self.sweeper.start()  # stuck messages (smshook.lifecycle.stuck)
                 except Exception as exc:
                     log.error("cannot start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -114,6 +120,7 @@ class SmshookApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.api.state.feed.close()
+                await self.sweeper.stop()
                 if self.dispatcher is not None:
                     await self.dispatcher.stop()
                     self.dispatcher = None

@@ -330,3 +330,8 @@ from smshook.cli_operator import COMMANDS  # noqa: E402
 
 for _command in COMMANDS:
     main.add_command(_command)
+# Message lifecycle: register, optouts.
+from smshook.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
+
+for _command in LIFECYCLE_COMMANDS:
+    main.add_command(_command)

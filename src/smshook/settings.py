@@ -66,6 +66,8 @@ from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
+from smshook.lifecycle.options import keywords as lifecycle_keywords
 from smshook.providers.base import ConnectionInfo, Option, Secret, declared_options
 
 __all__ = [
@@ -141,6 +143,41 @@ class Connection(BaseModel):
         "optional query): signatures are checked against it plus the query string as received. Unset: the URL "
         "is rebuilt from X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy, else from the request.",
     )
+    # Message lifecycle (smshook.lifecycle), for every provider.
+    link_window: str = Field(
+        default="0", description="Hold a status event of a message not registered yet (POST /v1/messages) up to "
+        "this long (e.g. `\"30s\"`) before forwarding it, so the webhook carries the reference; 0: no wait.",
+    )
+    final_within: str = Field(
+        default="72h", description="A message with no final status this long after it was sent (registered, "
+        "or first seen) gets a synthetic `expired` event; `\"0\"` disables.",
+    )
+    stop_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        description="Inbound first words that opt the sender out (STOPALL: out of every sender id).",
+    )
+    start_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_START), description="Inbound first words that opt the sender back in.",
+    )
+    help_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HELP), description="Inbound first words flagged as a request for help.",
+    )
+
+    @field_validator("link_window", "final_within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> str:
+        parse_duration(value)
+        return str(value)
+
+    @field_validator("stop_keywords", "start_keywords", "help_keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        return list(lifecycle_keywords(value))
+
+    def lifecycle(self) -> LifecycleOptions:
+        """The lifecycle settings as the running service uses them."""
+        return LifecycleOptions(parse_duration(self.link_window), parse_duration(self.final_within),
+                                tuple(self.stop_keywords), tuple(self.start_keywords), tuple(self.help_keywords))
 
     @field_validator("provider")
     @classmethod

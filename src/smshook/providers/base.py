@@ -24,7 +24,8 @@ called in this order on every callback:
 
 Connection keys: :attr:`Provider.options` declares, as a tuple of :class:`Option`, the keys a
 ``[connections.NAME]`` table may carry for this provider besides the common ones (``provider``,
-``token``, ``allow_ips``, ``timezone``, ``public_url``). The settings validate every table
+``token``, ``allow_ips``, ``timezone``, ``public_url``, and the message lifecycle's ``link_window``,
+``final_within``, ``stop_keywords``, ``start_keywords``, ``help_keywords``). The settings validate every table
 against that declaration (unknown key, wrong type, missing required key: start-up stops naming the
 key) and mask ``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``,
 logs). The adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults
