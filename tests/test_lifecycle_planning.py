@@ -10,8 +10,9 @@ import pytest
 
 from smshook.events import Event
 from smshook.lifecycle import optouts, registration
-from smshook.lifecycle.options import LifecycleOptions, parse_duration
+from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions, parse_duration
 from smshook.lifecycle.parts import rollup, seconds_between
+from smshook.providers import get as get_provider
 from smshook.status import advance
 
 NOW = "2026-03-01T12:00:00Z"
@@ -133,3 +134,46 @@ def test_late_final_replaces_only_a_synthetic_expired() -> None:
     assert (state.status, state.synthetic, effect) == ("delivered", False, "late_final")
     kept, effect = advance(state, "expired", NOW, NOW, synthetic=True)
     assert kept is state and effect == "late"  # a synthetic expired never overrides a real final
+
+
+# The providers' own opt-out signals, as their adapters normalize them (details.opt_out), in the
+# committed test vectors: each makes exactly this opt-out event (subscriber, sender: None = every
+# sender, keyword, source). The keyword vectors show that a STOP text does the same for any provider.
+SIGNAL_VECTORS = {
+    "twilio/inbound_opt_out_stop": ("optout", "14133881111", "12028831111", "STOP", "provider"),
+    "twilio/status_failed_21610_opt_out": ("optout", "12028831111", None, None, "provider"),
+    "plivo/inbound_optout": ("optout", "4795961111", "4759440448", "STOP", "provider"),
+    "plivo/status_undelivered_200_stop": ("optout", "918553651111", None, None, "provider"),
+    "telnyx/sending_failed_stop": ("optout", "15551230001", "18445550001", None, "provider"),
+    "messagebird/status_failed_stop": ("optout", "31612345678", None, None, "provider"),
+    "telnyx/inbound_received": ("optout", "13125550100", "18445550001", "STOP", "keyword"),
+    "infobip/inbound_batch": ("optout", "385981178999", "385921004026", "STOP", "keyword"),
+    "messagebird/inbound_shortcode_timezone": ("optout", "31612345678", "51515", "STOP", "keyword"),
+}
+
+
+def _vector_changes(name: str) -> list[Event]:
+    from tests.providers.test_vectors import VECTORS, build_request, connection_for, load
+
+    slug = name.split("/")[0]
+    vector = load(VECTORS / f"{name}.json")
+    events = get_provider(slug).parse(build_request(vector["request"], slug, vector), connection_for(slug, vector))
+    return optouts.derive(events, DEFAULT_OPTIONS)
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_VECTORS))
+def test_provider_opt_out_signals_of_every_provider(name: str) -> None:
+    [change] = _vector_changes(name)
+    assert (change.type, change.from_, change.to, change.keyword, change.details["source"]) == SIGNAL_VECTORS[name]
+
+
+def test_every_vector_with_an_opt_out_signal_makes_an_opt_out() -> None:
+    """No provider's signal is missed: every vector whose events carry ``details.opt_out`` STOP / START
+    is in the table above (HELP only flags the message)."""
+    from tests.providers.test_vectors import CASES, load
+
+    signalled = {f"{p.parent.name}/{p.stem}" for p in CASES
+                 if any(str(e.get("details", {}).get("opt_out", "")).upper() in ("STOP", "START")
+                        for e in load(p).get("events", []))}
+    assert signalled <= set(SIGNAL_VECTORS), signalled - set(SIGNAL_VECTORS)
+    assert {n.split("/")[0] for n in signalled} == {"twilio", "plivo", "telnyx", "messagebird"}

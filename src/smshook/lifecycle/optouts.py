@@ -20,11 +20,20 @@ from typing import Any
 from smshook.events import Event
 from smshook.lifecycle.options import EVERY_SENDER, LifecycleOptions
 
-# Providers' own signals: Twilio's inbound OptOutType (STOP / START / HELP), and its error 21610
-# ("attempt to send to unsubscribed recipient") on a status: the recipient had opted out.
+# Providers' own signals. The adapters normalize them to ``details.opt_out`` (``STOP`` / ``START`` /
+# ``HELP``): Twilio's inbound OptOutType and its error 21610 ("attempt to send to unsubscribed
+# recipient"), Plivo's MessageIntent and error 200, Telnyx's error 40300, MessageBird's code 103 — on a
+# status, the recipient had opted out. Twilio's raw OptOutType / ErrorCode are read too (an event
+# parsed by an adapter that keeps them without the normalized key).
+OPT_OUT = "opt_out"
 OPT_OUT_TYPE = "OptOutType"
 UNSUBSCRIBED_ERRORS = frozenset({"21610"})
 HELP_FLAG = "help_request"
+
+
+def signal(event: Event) -> str:
+    """The provider's own opt-out signal on ``event``: ``STOP``, ``START``, ``HELP`` or ``""``."""
+    return str(event.details.get(OPT_OUT) or event.details.get(OPT_OUT_TYPE) or "").upper()
 
 
 def first_word(event: Event) -> str:
@@ -46,23 +55,25 @@ def derive(events: Sequence[Event], options: LifecycleOptions) -> list[Event]:
     out: list[Event] = []
     for event in events:
         if event.type == "inbound" and event.from_:
-            signal = str(event.details.get(OPT_OUT_TYPE) or "").upper()
+            given = signal(event)
             word = first_word(event)
-            if signal in ("STOP", "START"):
-                kind, source, keyword = ("optout" if signal == "STOP" else "optin"), "provider", word or signal
+            if given in ("STOP", "START"):
+                kind, source, keyword = ("optout" if given == "STOP" else "optin"), "provider", word or given
             elif word in options.stop_keywords:
                 kind, source, keyword = "optout", "keyword", word
             elif word in options.start_keywords:
                 kind, source, keyword = "optin", "keyword", word
             else:
-                if word in options.help_keywords or signal == "HELP":
+                if word in options.help_keywords or given == "HELP":
                     event.details[HELP_FLAG] = True
                 continue
             sender = None if kind == "optout" and word in EVERY_SENDER else event.to
             out.append(_change(kind, event, event.from_, sender, keyword, source))
         elif event.type == "status" and event.to and (
-                event.provider_status in UNSUBSCRIBED_ERRORS
+                signal(event) == "STOP" or event.provider_status in UNSUBSCRIBED_ERRORS
                 or str(event.details.get("ErrorCode") or "") in UNSUBSCRIBED_ERRORS):
+            # the sender we used; unknown (MessageBird's reports do not name it): every sender, the
+            # safe reading of "this number refuses our messages"
             out.append(_change("optout", event, event.to, event.from_, None, "provider"))
     return out
 
