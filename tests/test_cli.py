@@ -83,7 +83,10 @@ def test_config_check_prints_masked_toml(config: Path) -> None:
     assert TOKEN not in result.output and PIN not in result.output
     data = tomllib.loads(result.stdout)  # the output is real TOML
     assert data["port"] == 9000
-    assert data["connections"]["alerts"] == {"provider": "webcom", "token": "***", "allow_ips": []}
+    assert data["connections"]["alerts"] == {
+        "provider": "webcom", "token": "***", "allow_ips": [], "link_window": "0", "final_within": "72h",
+        "stop_keywords": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"],
+        "start_keywords": ["START", "UNSTOP", "YES"], "help_keywords": ["HELP", "INFO"]}  # lifecycle defaults
     assert data["connections"]["shop"]["pin"] == "***"
     assert "WARNING: connection 'open' is unauthenticated" in result.stderr
 

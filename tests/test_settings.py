@@ -10,7 +10,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from smshook.errors import ConfigError
-from smshook.providers import BUILTIN
+from smshook.providers import BUILTIN, registry
+from smshook.providers.base import declared_options
 from smshook.settings import (
     Connection,
     Settings,
@@ -332,3 +333,37 @@ def test_every_setting_is_documented() -> None:
             assert field.description, f"{model.__name__}.{name} has no description"
             assert f"| `{name}` |" in table
     assert "`SMSHOOK_DATABASE_URL`" in table and "`SMSHOOK_API_TOKEN`" in table
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("link_window = 'soon'", "connections.shop.link_window: 'soon' is not a duration"),
+        ("final_within = '-1h'", "connections.shop.final_within: '-1h' is not a duration"),
+        ("stop_keywords = ['STOP', 'NO MORE']",
+         "connections.shop.stop_keywords: 'NO MORE' is not one word"),
+        ("start_keywords = 'START'", "connections.shop.start_keywords: Input should be a valid list"),
+        ("help_keywords = ['']", "connections.shop.help_keywords: '' is not one word"),
+    ],
+)
+def test_lifecycle_keys_are_validated(tmp_path: Path, text: str, expected: str) -> None:
+    message = error_of(write(tmp_path, f"[connections.shop]\nprovider = 'twilio'\n{text}\n"))
+    assert expected in message, message
+
+
+def test_lifecycle_keys_are_common_to_every_provider(tmp_path: Path) -> None:
+    """link_window, final_within and the keyword lists are common keys (settings.Connection), taken by
+    every provider's connection beside its own options; no provider declares an option of that name."""
+    lifecycle = {"link_window", "final_within", "stop_keywords", "start_keywords", "help_keywords"}
+    assert lifecycle <= set(Connection.model_fields)
+    tables = "".join(f"[connections.{slug}]\nprovider = '{slug}'\nlink_window = '30s'\nfinal_within = '2d'\n"
+                     "stop_keywords = ['stop', 'Arret']\nstart_keywords = ['go']\nhelp_keywords = ['aide']\n"
+                     for slug in BUILTIN)
+    settings = load_settings(write(tmp_path, tables))
+    for slug in BUILTIN:
+        options = settings.connections[slug].lifecycle()
+        assert (options.link_window, options.final_within) == (30.0, 172800.0)
+        assert (options.stop_keywords, options.start_keywords, options.help_keywords) == (
+            ("STOP", "ARRET"), ("GO",), ("AIDE",))
+        declared = {o.name for o in declared_options(registry()[slug])}
+        assert not declared & set(Connection.model_fields), (slug, declared & set(Connection.model_fields))

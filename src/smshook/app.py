@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
+from smshook.lifecycle.stuck import Sweeper
 from smshook.metrics import Metrics
 from smshook.pruner import Pruner, pruner_for
 from smshook.settings import Settings
@@ -64,6 +65,10 @@ class SmshookApp:
                              on_queued=self._wake_dispatcher)
         self.dispatcher: Dispatcher | None = None
         self.pruner: Pruner | None = None
+        self.store.link_windows = {n: c.lifecycle.link_window for n, c in self.hooks.connections.items()
+                                   if c.lifecycle.link_window}
+        lifecycles = {n: (c.provider.slug, c.lifecycle) for n, c in self.hooks.connections.items()}
+        self.sweeper = Sweeper(self.store, lifecycles, on_stored=self._wake_dispatcher)
         self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections,
                              allow_private_targets=settings.forwarding_allow_private_targets,
                              retention=settings.retention_plan())
@@ -111,6 +116,7 @@ class SmshookApp:
                     self.pruner = pruner_for(self.store, self.settings)
                     if self.pruner is not None:
                         self.pruner.start()
+                    self.sweeper.start()  # stuck messages (smshook.lifecycle.stuck)
                 except Exception as exc:
                     log.error("cannot start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -123,6 +129,7 @@ class SmshookApp:
                 self.api.state.feed.close()
                 if self.pruner is not None:
                     await self.pruner.stop()
+                await self.sweeper.stop()
                 if self.dispatcher is not None:
                     await self.dispatcher.stop()
                     self.dispatcher = None

@@ -394,3 +394,9 @@ from smshook.cli_privacy import COMMANDS as PRIVACY_COMMANDS  # noqa: E402
 
 for _command in PRIVACY_COMMANDS:
     main.add_command(_command)
+
+# Message lifecycle: register, optouts.
+from smshook.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
+
+for _command in LIFECYCLE_COMMANDS:
+    main.add_command(_command)

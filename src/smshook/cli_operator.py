@@ -119,7 +119,8 @@ def _phone(value: str | None) -> str | None:
     return number
 
 
-type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound"]), help="Only this type.")
+type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound", "optout", "optin"]),
+                           help="Only this type.")
 connection_option = click.option("--connection", help="Only this connection.")
 phone_option = click.option("--phone", help="Only events from or to this number (+31612345678, 0031… or 31…).")
 
@@ -257,7 +258,9 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
 @json_option
 def status(config_file: Path | None, database: str | None, connection: str, message_id: str, as_json: bool) -> None:
     """A sent message's current status and timeline, late and conflicting events marked (exit 1: unknown)."""
-    found = with_store(_settings(config_file, database), lambda s: s.message(connection, message_id))
+    from smshook.lifecycle.store import describe  # with the registration, parts and time to final
+
+    found = with_store(_settings(config_file, database), lambda s: describe(s, connection, message_id))
     if found is None:
         click.echo(f"error: no events for message {message_id!r} on connection {connection!r}", err=True)
         raise SystemExit(1)
@@ -268,11 +271,18 @@ def status(config_file: Path | None, database: str | None, connection: str, mess
     if found["conflict"]:
         flags.append(click.style("CONFLICT: providers reported different final statuses", fg="red", bold=True))
     click.echo(f"{connection} {message_id}: {found['status'] or 'no status (inbound only)'} ({', '.join(flags)})")
+    if found.get("registered"):
+        parts = ", ".join(f"{p['message_id']} {p['status'] or 'no receipt'}" for p in found["parts"])
+        ttf = found["time_to_final_s"]
+        click.echo(f"  registered: reference {found['reference'] or '-'}, sent {found['sent_at']}, time to final "
+                   f"{'-' if ttf is None else f'{ttf:g} s'}" + (f"; parts: {parts}" if parts else "")
+                   + (" (PARTLY DELIVERED)" if found["partial"] else ""))
     effects: dict[str, str] = found.get("effects", {})
     for e in found["events"]:
         effect = effects.get(e["id"])
         mark = {"late": click.style("LATE (kept, status unchanged)", fg="yellow"),
-                "conflict": click.style("CONFLICT", fg="red", bold=True)}.get(effect or "", "")
+                "conflict": click.style("CONFLICT", fg="red", bold=True),
+                "late_final": click.style("LATE FINAL (replaced smshook's expired)", fg="yellow")}.get(effect or "", "")
         when = e["occurred_at"] or "-"
         if e["type"] == "status":
             what = f"{e['status']:<11} provider {e['provider_status'] or '-'}"

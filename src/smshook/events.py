@@ -5,7 +5,8 @@ Every provider callback becomes zero or more :class:`Event` objects. The public 
 
 =================  ==========================================================================
 ``id``             smshook's own id, a UUIDv7 string: sortable by time of receipt
-``type``           ``"status"`` (news about a message we sent) or ``"inbound"`` (a message to us)
+``type``           ``"status"`` (news about a message we sent), ``"inbound"`` (a message to us), or
+                   ``"optout"`` / ``"optin"`` (a subscriber's STOP / START: :mod:`smshook.lifecycle`)
 ``connection``     the configured connection it arrived on (one provider account)
 ``provider``       the provider kind: ``csoft``, ``cdyne``, ``webcom``, ``spryng``, ``bulkgate``...
 ``message_id``     the provider's id of the message concerned (status: our outgoing message;
@@ -18,7 +19,8 @@ Every provider callback becomes zero or more :class:`Event` objects. The public 
 ``text``           inbound only: the whole text
 ``keyword``        inbound only: the first word, upper-cased (or the provider's own keyword)
 ``reply_to``       inbound only: the outgoing message this one answers
-``reference``      the customer's own reference when the provider echoes one
+``reference``      the customer's own reference: from the message's registration, else as echoed
+``metadata``       only on events of a registered message: the JSON object given at registration
 ``occurred_at``    the provider's timestamp in UTC, ISO 8601 with ``Z``; null when none given
 ``received_at``    when smshook received it, UTC
 ``price``          a decimal string; ``currency`` says in what (BulkGate: ``"credits"``)
@@ -40,7 +42,7 @@ from datetime import UTC, datetime
 from hashlib import blake2b
 from typing import Any, Literal
 
-EventType = Literal["status", "inbound"]
+EventType = Literal["status", "inbound", "optout", "optin"]
 FailureClass = Literal["temporary", "permanent"]
 
 PUBLIC_FIELDS: tuple[str, ...] = (
@@ -73,6 +75,11 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
     # Extra provider data that tells two otherwise equal callbacks apart (e.g. a raw receipt text).
     key_extra: str = ""
+    # Message lifecycle (never public as such): the provider's own submit time of the message (the
+    # best start for time to delivery after a registration's sent_at), and whether this is
+    # smshook's own `expired` for a message without a final receipt (details say so publicly).
+    submitted_at: datetime | None = None
+    synthetic: bool = False
     # Filled by finalize():
     id: str = ""
     connection: str = ""

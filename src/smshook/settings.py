@@ -67,6 +67,8 @@ from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
 from smshook.forwarding.targets import check_url
+from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
+from smshook.lifecycle.options import keywords as lifecycle_keywords
 from smshook.privacy import InstallationRetention, Retention, RetentionSpec, retention_of
 from smshook.providers.base import ConnectionInfo, Option, Secret, declared_options
 
@@ -161,6 +163,41 @@ class Connection(BaseModel):
         default=None, description="This connection's own `events` / `raw_requests` retention (a table like "
         "`[retention]`); a key left out follows the installation's.",
     )
+    # Message lifecycle (smshook.lifecycle), for every provider.
+    link_window: str = Field(
+        default="0", description="Hold a status event of a message not registered yet (POST /v1/messages) up to "
+        "this long (e.g. `\"30s\"`) before forwarding it, so the webhook carries the reference; 0: no wait.",
+    )
+    final_within: str = Field(
+        default="72h", description="A message with no final status this long after it was sent (registered, "
+        "or first seen) gets a synthetic `expired` event; `\"0\"` disables.",
+    )
+    stop_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        description="Inbound first words that opt the sender out (STOPALL: out of every sender id).",
+    )
+    start_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_START), description="Inbound first words that opt the sender back in.",
+    )
+    help_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HELP), description="Inbound first words flagged as a request for help.",
+    )
+
+    @field_validator("link_window", "final_within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> str:
+        parse_duration(value)
+        return str(value)
+
+    @field_validator("stop_keywords", "start_keywords", "help_keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        return list(lifecycle_keywords(value))
+
+    def lifecycle(self) -> LifecycleOptions:
+        """The lifecycle settings as the running service uses them."""
+        return LifecycleOptions(parse_duration(self.link_window), parse_duration(self.final_within),
+                                tuple(self.stop_keywords), tuple(self.start_keywords), tuple(self.help_keywords))
 
     @field_validator("provider")
     @classmethod

@@ -119,8 +119,8 @@ def test_events_with_filters_and_json(filled: tuple[Server, list[str]]) -> None:
     listed = run("events", *args)
     assert listed.exit_code == 0, listed.output
     lines = listed.stdout.splitlines()
-    assert len(lines) == 6 and "mo" in lines[0] and "STOP" in lines[0]  # newest first
-    by_phone = run("events", *args, "--phone", "0031612345678", "--json").stdout.splitlines()
+    assert len(lines) == 7 and "mo" in lines[0] and "optout" in lines[0] and "STOP" in lines[1]  # newest first
+    by_phone = run("events", *args, "--phone", "0031612345678", "--type", "inbound", "--json").stdout.splitlines()
     assert [(e["connection"], e["keyword"], e["network"]["operator"]) for e in map(json.loads, by_phone)] == [
         ("mo", "STOP", "KPN Mobile")]
     failed = [json.loads(x) for x in run("events", *args, "--status", "rejected", "--json").stdout.splitlines()]

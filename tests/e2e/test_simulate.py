@@ -40,6 +40,8 @@ def test_simulated_callbacks_are_all_stored_once(server: Server, provider: str, 
 
     with httpx.Client(timeout=10) as client:
         stored = all_events(client, server.url, connection=provider)
+        # the simulator's STOP / START messages also made opt-out events (smshook.lifecycle)
+        stored = [e for e in stored if e["type"] not in ("optout", "optin")]
         assert len(stored) == summary["unique_events"]
         assert client.get(f"{server.url}/v1/quarantine").json()["data"] == []
     assert sum(e["type"] == "inbound" for e in stored) == summary["inbound_events"]

@@ -20,7 +20,8 @@ class FilterSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    types: list[Literal["status", "inbound"]] = Field(default_factory=list, description="Event types.")
+    types: list[Literal["status", "inbound", "optout", "optin"]] = Field(
+        default_factory=list, description="Event types.")
     connections: list[str] = Field(default_factory=list, description="Connection names.")
     statuses: list[str] = Field(default_factory=list, description="Unified statuses (status events).")
     keywords: list[str] = Field(

@@ -24,10 +24,11 @@ called in this order on every callback:
 
 Connection keys: :attr:`Provider.options` declares, as a tuple of :class:`Option`, the keys a
 ``[connections.NAME]`` table may carry for this provider besides the common ones (``provider``,
-``token``, ``allow_ips``, ``timezone``, ``public_url``). The settings validate every table
-against that declaration (unknown key, wrong type, missing required key, part of a
-:attr:`Provider.together` group without the rest: start-up stops naming the key) and mask
-``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``, logs). The
+``token``, ``allow_ips``, ``timezone``, ``public_url``, ``retention``, and the message lifecycle's
+``link_window``, ``final_within``, ``stop_keywords``, ``start_keywords``, ``help_keywords``). The
+settings validate every table against that declaration (unknown key, wrong type, missing required
+key, part of a :attr:`Provider.together` group without the rest: start-up stops naming the key) and
+mask ``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``, logs). The
 adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults filled in;
 secrets as :class:`Secret`, a ``str`` whose ``repr`` is masked).
 :meth:`Provider.authenticated` tells the start-up exposure check whether a connection's own

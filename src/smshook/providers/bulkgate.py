@@ -86,6 +86,7 @@ class BulkGate(Provider):
             text=text,
             keyword=formats.first_word(text),
             occurred_at=delivered or sent,
+            submitted_at=None if inbound else sent,  # the start of the message's time to delivery
             price=price,
             currency="credits" if price is not None else None,
             details=details,

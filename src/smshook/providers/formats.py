@@ -234,15 +234,21 @@ def looks_like_json(data: bytes) -> bool:
 # -- phone numbers ----------------------------------------------------------------------------------
 
 
+_SEPARATORS = str.maketrans("", "", "-().")
+
+
 def phone(value: str | None) -> str | None:
     """A phone number or short code as digits without ``+`` or a leading ``00``.
 
-    A ``+`` that arrived unencoded in a query string reads as a space: that is stripped too.
+    A ``+`` that arrived unencoded in a query string reads as a space: that is stripped too, and so are
+    the separators of a number written by hand (``-``, ``(``, ``)``, ``.``).
     Alphanumeric sender ids are kept as given.
     """
     if value is None:
         return None
     text = value.strip().replace(" ", "")
+    if any(c in text for c in "-().") and text.lstrip("+").translate(_SEPARATORS).isdigit():
+        text = text.translate(_SEPARATORS)  # written with separators: "+44 (20) 7946-0018"
     if text.startswith("+"):
         text = text[1:]
     elif text.startswith("00") and text.isascii() and text.isdigit():

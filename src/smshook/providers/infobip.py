@@ -149,6 +149,7 @@ class Infobip(Provider):
             from_=formats.phone(jsonbody.text(item, "from") or jsonbody.text(item, "sender")),
             to=formats.phone(jsonbody.text(item, "to")), reference=jsonbody.text(item, "callbackData"),
             occurred_at=done or sent, price=price, currency=currency,
+            submitted_at=sent,  # the start of the message's time to delivery (smshook.lifecycle)
             network={"mccmnc": mccmnc, "operator": None, "country": None} if mccmnc else None,
             details=details, key_extra=f"to={jsonbody.text(item, 'to') or ''}",
         )

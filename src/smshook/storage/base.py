@@ -88,6 +88,9 @@ class Store(abc.ABC):
     # Observer of the writer, for metrics: called after each group commit with the number of writes it
     # carried and its duration in seconds (fsync included), from the writer's thread. Must not block.
     on_commit: Callable[[int, float], None] | None = None
+    # Message lifecycle: per connection, seconds to hold the forwarding of a status event of a message not
+    # registered yet (``link_window``); set by the app from the settings (smshook.lifecycle).
+    link_windows: dict[str, float] = {}  # replaced (per store), never mutated
     # How many group commits the writer made and how many jobs they carried (tests read them).
     commits = 0
     committed_jobs = 0

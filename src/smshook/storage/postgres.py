@@ -40,6 +40,7 @@ from smshook import stats
 from smshook.errors import StoreError
 from smshook.events import Event, iso
 from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
+from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
 from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import MessageState, advance
@@ -103,11 +104,13 @@ INSERT_RAW = (
     "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
     f"received_at, new_events, duplicates) VALUES ({_marks(1, 12)})"
 )
+# As in the SQLite store: first_seen set on insert, sent_at (provider submit time) only fills a gap.
 UPSERT_MESSAGE = (
-    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connection, message_id) DO UPDATE SET "
+    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, first_seen, "
+    "sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8) ON CONFLICT (connection, message_id) DO UPDATE SET "
     "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, synthetic = excluded.synthetic, "
+    "sent_at = coalesce(messages.sent_at, excluded.sent_at)"
 )
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
@@ -139,7 +142,7 @@ STATS_MESSAGES = (
     "WHERE received_at >= :lo AND received_at < :hi AND type = 'status' AND message_id IS NOT NULL{by_connection}), "
     "per_message AS (SELECT e.connection, e.message_id, min(e.provider) AS provider, "
     f"min({_EPOCH.format('e.received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN e.status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(e.occurred_at, e.received_at)')} END) AS delivered_time, "
     "max(CASE WHEN e.effect = 'applied' AND e.status IN ('undelivered', 'expired', 'rejected', 'failed') "
@@ -151,7 +154,10 @@ STATS_MESSAGES = (
     "coalesce(s.status, 'pending') AS status, "
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, p.network::jsonb ->> 'country' AS country, p.network::jsonb ->> 'operator' AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # from the best known start, as in the SQLite store (a lone receipt has none: NULL; greatest() skips
+    # NULLs, so the floor is d - d, itself NULL when d is)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN (SELECT greatest(d, d - d) FROM (SELECT p.delivered_time - "
+    f"coalesce({_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END) AS d) AS x) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
     "WHERE p.first_received >= :start::float8 AND p.first_received < :end::float8)"
@@ -172,6 +178,8 @@ STATS_MEDIANS = (
     "UNION ALL SELECT connection, NULL, avg(ttd) FROM ranked WHERE i_all IN ((n_all + 1) / 2, (n_all + 2) / 2) "
     "GROUP BY connection"
 )
+STATS_P90 = "SELECT connection, percentile_cont(0.9) WITHIN GROUP (ORDER BY ttd) FROM m WHERE ttd IS NOT NULL " \
+    "GROUP BY connection"
 
 
 def _text(value: Any) -> Any:
@@ -207,26 +215,43 @@ class _Batch:
     matchers: tuple[Matcher, ...]
     states: dict[tuple[str, str], MessageState | None] = field(default_factory=dict)
     new_seqs: list[int] = field(default_factory=list)  # events inserted, numbered for the feed at COMMIT
+    link_windows: dict[str, float] = field(default_factory=dict)  # smshook.lifecycle: see Store.link_windows
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times of messages
+
+    def start_of(self, key: tuple[str, str]) -> str | None:
+        return self.starts.get(key)
+
+    async def link_waits(self, events: list[Event]) -> dict[str, float]:
+        """Per event id: seconds to hold its deliveries (a status of a message not registered yet)."""
+        windows = self.link_windows
+        held = [e for e in events if windows.get(e.connection) and e.type == "status" and e.message_id
+                and not e.synthetic]
+        if not held:
+            return {}
+        known = await lifecycle_store.registered_postgres(self.conn, [(e.connection, e.message_id or "")
+                                                                      for e in held])
+        return {e.id: windows[e.connection] for e in held if (e.connection, e.message_id) not in known}
 
     async def state(self, connection: str, message_id: str) -> MessageState | None:
         """The message's state (its stripe is locked by this transaction: see :func:`message_stripe`)."""
         key = (connection, message_id)
         if key not in self.states:
             row = await self.conn.fetchrow(
-                "SELECT status, occurred_at, conflict, updated_at FROM messages "
+                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
                 "WHERE connection = $1 AND message_id = $2", connection, message_id)
-            self.states[key] = MessageState(row[0], row[1], row[2], row[3]) if row else None
+            self.states[key] = MessageState(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
         return self.states[key]
 
     async def prefetch(self, messages: set[tuple[str, str]]) -> None:
         """Read the states of every message the batch touches in one query."""
         self.states = dict.fromkeys(messages)
         rows = await self.conn.fetch(
-            "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at FROM messages m "
+            "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at, m.synthetic "
+            "FROM messages m "
             "JOIN unnest($1::text[], $2::text[]) AS k(c, i) ON m.connection = k.c AND m.message_id = k.i",
             [c for c, _ in messages], [i for _, i in messages])
         for r in rows:
-            self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5])
+            self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5], bool(r[6]))
 
 
 @dataclass
@@ -423,7 +448,7 @@ class PostgresStore(Store):
             if messages:
                 await conn.execute(LOCK_STRIPES, LOCK_BASE, sorted({message_stripe(*m) for m in messages}))
             batch = _Batch(conn, await self._known_keys(conn, (k for job in jobs for k in job.keys)),
-                           await self._matchers(conn))
+                           await self._matchers(conn), link_windows=self.link_windows)
             if messages:
                 await batch.prefetch(messages)
             if not isolated and all(job.append is not None for job in jobs):
@@ -496,15 +521,21 @@ class PostgresStore(Store):
                 if event.key in batch.known:
                     flags.append(False)
                     continue
-                batch.known.add(event.key)
                 effect = None
                 if event.type == "status" and event.message_id and event.status:
                     key = (event.connection, event.message_id)
                     current = await batch.state(*key)
-                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at)
-                    if state is not current:
+                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at,
+                                            event.synthetic)
+                    if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                        flags.append(False)
+                        continue
+                    if event.submitted_at is not None:
+                        batch.starts[key] = iso(event.submitted_at) or ""
+                    if state is not current or event.submitted_at is not None:
                         batch.states[key] = changed[key] = state
                     status_keys.add(event.key)
+                batch.known.add(event.key)
                 rows.append(event_row(event, raw.id, effect))
                 flags.append(True)
             plans.append((raw, events, flags))
@@ -515,10 +546,11 @@ class PostgresStore(Store):
             raise StoreError("a status event was stored concurrently by another writer")
         results: list[tuple[Any, BaseException | None]] = []
         raw_rows, deliveries, now = [], [], time.time()
+        waits = await batch.link_waits([e for _, events, _ in plans for e in events]) if batch.matchers else {}
         for raw, events, flags in plans:
             new = tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True))
             queued = [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
-                       e.message_id, now, now, now)
+                       e.message_id, now + waits.get(e.id, 0.0), now, now)
                       for e, stored in zip(events, new, strict=True) if stored
                       for m in batch.matchers if m.matches(e)]
             result = AppendResult(new, len(queued))
@@ -526,8 +558,9 @@ class PostgresStore(Store):
             deliveries += queued
             results.append((result, None))
         if changed:
-            await batch.conn.executemany(UPSERT_MESSAGE, [(c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
-                                                          for (c, m), s in changed.items()])
+            await batch.conn.executemany(UPSERT_MESSAGE, [
+                (c, m, s.status, s.occurred_at, s.conflict, s.updated_at, int(s.synthetic), batch.start_of((c, m)))
+                for (c, m), s in changed.items()])
         await batch.conn.executemany(INSERT_RAW, raw_rows)
         if deliveries:  # the transactional outbox: queued in the same transaction
             await batch.conn.executemany(INSERT_DELIVERY, deliveries)
@@ -550,8 +583,13 @@ class PostgresStore(Store):
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = await batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
-                change = (key, state) if state is not current else None
+                state, effect = advance(current, event.status, iso(event.occurred_at), received_at, event.synthetic)
+                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                    flags.append(False)
+                    continue
+                if event.submitted_at is not None:
+                    batch.starts[key] = iso(event.submitted_at) or ""
+                change = (key, state) if state is not current or event.submitted_at is not None else None
             seq = await conn.fetchval(INSERT_EVENT, *event_row(event, raw_id, effect))
             if seq is None:
                 flags.append(False)  # another instance stored it first: the unique key decided
@@ -561,13 +599,15 @@ class PostgresStore(Store):
             batch.new_seqs.append(seq)
             if change is not None:
                 (c, m), s = change
-                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
+                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at,
+                                   int(s.synthetic), batch.start_of((c, m)))
                 batch.states[(c, m)] = s
         queued = []
         if batch.matchers and stored:  # the transactional outbox: queued in the same transaction
             now = time.time()
+            waits = await batch.link_waits(stored)
             queued = [(delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                       event.message_id, now, now, now)
+                       event.message_id, now + waits.get(event.id, 0.0), now, now)
                       for event in stored for m in batch.matchers if m.matches(event)]
             await conn.executemany(INSERT_DELIVERY, queued)
         batch.known |= seen
@@ -683,7 +723,11 @@ class PostgresStore(Store):
         if query.before is not None:
             where.add("id < {}", query.before)
         sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
-        return await self._read(lambda c: _fetch(c, sql, where.args, public_event))
+
+        async def run(c: Conn) -> list[dict[str, Any]]:
+            return await lifecycle_store.enrich_postgres(c, await _fetch(c, sql, where.args, public_event))
+
+        return await self._read(run)
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
         connection, message_id = _text(connection), _text(message_id)
@@ -694,7 +738,10 @@ class PostgresStore(Store):
             rows = await c.fetch(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = $1 "
                 "AND (message_id = $2 OR reply_to = $2) ORDER BY id", connection, message_id)
-            return message_view(connection, message_id, state, rows)
+            view = message_view(connection, message_id, state, rows)
+            if view is not None:
+                await lifecycle_store.enrich_postgres(c, view["events"])
+            return view
 
         return await self._read(run)
 
@@ -750,7 +797,13 @@ class PostgresStore(Store):
                 where.add(f"{column} = {{}}", value)
         sql = (f"SELECT feed_pos, {EVENT_COLUMNS} FROM events{where.sql()} "
                f"ORDER BY feed_pos LIMIT {where.mark(limit)}")
-        return await self._read(lambda c: _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:]))))
+
+        async def run(c: Conn) -> list[tuple[int, dict[str, Any]]]:
+            found = await _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:])))
+            await lifecycle_store.enrich_postgres(c, [e for _, e in found])
+            return found
+
+        return await self._read(run)
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
@@ -772,7 +825,8 @@ class PostgresStore(Store):
                 medians = [(r[0], r[1], float(r[2])) for r in await c.fetch(*_named(f"{messages} {STATS_MEDIANS}",
                                                                                       args))]
                 inbound = [(r[0], int(r[1])) for r in await c.fetch(*_named(inbound_sql, args))]
-            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound)
+                tails = [(r[0], float(r[1])) for r in await c.fetch(*_named(f"{messages} {STATS_P90}", args))]
+            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound, tails)
 
         return await self._read(run)
 
@@ -840,6 +894,7 @@ class PostgresStore(Store):
                 list({r[2] for r in rows}))}
             events = {r[0]: public_event(tuple(r)) for r in await c.fetch(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1::text[])", list({r[3] for r in rows}))}
+            await lifecycle_store.enrich_postgres(c, list(events.values()))
             return [Claimed(r[1], subs[r[2]], events[r[3]], r[4], owner)
                     for r in rows if r[2] in subs and r[3] in events]
 

@@ -44,6 +44,7 @@ from smshook.forwarding.model import (
     ReplayQuery,
     Subscription,
 )
+from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
 from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import FINAL, MessageState, advance
@@ -75,11 +76,14 @@ INSERT_RAW = (
     "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
     "received_at, new_events, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# first_seen is set once, on insert; sent_at (the provider's own submit time here) only fills a gap: a
+# registration's sent_at (smshook.lifecycle) wins.
 UPSERT_MESSAGE = (
-    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, message_id) DO UPDATE SET "
+    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, first_seen, "
+    "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection, message_id) DO UPDATE SET "
     "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, synthetic = excluded.synthetic, "
+    "sent_at = coalesce(messages.sent_at, excluded.sent_at)"
 )
 KEY_CHUNK = 500
 CHECKPOINT_INTERVAL = 0.2  # seconds between WAL checkpoints, made off the commit path (0: SQLite's own)
@@ -122,7 +126,7 @@ _EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
 STATS = (
     "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
     f"min({_EPOCH.format('received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(occurred_at, received_at)')} END) AS delivered_time, "
     "max(CASE WHEN effect = 'applied' AND status IN ('undelivered', 'expired', 'rejected', 'failed') "
@@ -135,7 +139,10 @@ STATS = (
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, json_extract(p.network, '$.country') AS country, "
     "json_extract(p.network, '$.operator') AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # time to delivery from the best known start (smshook.lifecycle): the registration's or the provider's
+    # sent_at, else the first event when there is more than one; a lone receipt has no start (NULL)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN max(p.delivered_time - coalesce("
+    f"{_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END), 0) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
     "WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.connection = p.connection AND o.message_id = p.message_id "
@@ -315,6 +322,7 @@ class _Rows:
     deliveries: list[tuple[Any, ...]]
     changed: dict[tuple[str, str], MessageState]
     fresh: set[bytes]
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times
 
 
 @dataclass
@@ -332,15 +340,16 @@ class _Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
     messages: dict[tuple[str, str], MessageState] = field(default_factory=dict)
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)
     last: _Rows | None = None
 
     def state(self, connection: str, message_id: str) -> MessageState | None:
         key = (connection, message_id)
         if key not in self.states:
             row = self.conn.execute(
-                "SELECT status, occurred_at, conflict, updated_at FROM messages "
+                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
                 "WHERE connection = ? AND message_id = ?", key).fetchone()
-            self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3]) if row else None
+            self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
         return self.states[key]
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -356,10 +365,10 @@ class _Batch:
                 for message_id in chunk:
                     self.states[(connection, message_id)] = None
                 for r in self.conn.execute(
-                        "SELECT message_id, status, occurred_at, conflict, updated_at FROM messages "
+                        "SELECT message_id, status, occurred_at, conflict, updated_at, synthetic FROM messages "
                         f"WHERE connection = ? AND message_id IN ({','.join('?' * len(chunk))})",
                         (connection, *chunk)):
-                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4])
+                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4], bool(r[5]))
 
     def add(self, rows: _Rows) -> None:
         self.last = rows
@@ -367,6 +376,7 @@ class _Batch:
         self.deliveries += rows.deliveries
         self.states.update(rows.changed)
         self.messages.update(rows.changed)
+        self.starts.update(rows.starts)
         self.known |= rows.fresh
 
     def discard(self) -> None:
@@ -376,6 +386,7 @@ class _Batch:
             self.last = None
         self.states.clear()
         self.messages.clear()
+        self.starts.clear()
         self.raws.clear()
         self.events.clear()
         self.deliveries.clear()
@@ -389,10 +400,13 @@ class _Batch:
             _write_rows(conn, INSERT_EVENTS, self.events)
             self.events.clear()
         if self.messages:
+            starts = self.starts
             _write_rows(conn, UPSERT_MESSAGES, [
-                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at) for (c, m), s in self.messages.items()
+                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at, int(s.synthetic), s.updated_at,
+                 starts.get((c, m))) for (c, m), s in self.messages.items()
             ])
             self.messages.clear()
+            starts.clear()
         if self.deliveries:
             _write_rows(conn, INSERT_DELIVERIES, self.deliveries)
             self.deliveries.clear()
@@ -561,33 +575,48 @@ class SQLiteStore(Store):
         flags: list[bool] = []
         rows = []
         changed: dict[tuple[str, str], MessageState] = {}
+        starts: dict[tuple[str, str], str] = {}
         fresh: set[bytes] = set()
         for event in events:
             if event.key in batch.known or event.key in fresh:
                 flags.append(False)
                 continue
-            fresh.add(event.key)
-            flags.append(True)
             effect = None
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = changed[key] if key in changed else batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
-                if state is not current:
+                state, effect = advance(current, event.status, iso(event.occurred_at), received_at, event.synthetic)
+                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                    flags.append(False)
+                    continue
+                if event.submitted_at is not None:
+                    starts[key] = iso(event.submitted_at) or ""
+                if state is not current or event.submitted_at is not None:
                     changed[key] = state
+            fresh.add(event.key)
+            flags.append(True)
             rows.append(event_row(event, raw_id, effect))
         deliveries = []
         matchers = self._matchers
         if matchers and rows:  # the transactional outbox: queued in the same transaction
             now = time.time()
+            windows = self.link_windows
             deliveries = [
                 (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                 event.message_id, now, now, now)
+                 event.message_id, now + self._link_wait(batch.conn, event, windows) if windows else now, now, now)
                 for event, new in zip(events, flags, strict=True) if new
                 for m in matchers if m.matches(event)
             ]
-        batch.add(_Rows(rows, deliveries, changed, fresh))
+        batch.add(_Rows(rows, deliveries, changed, fresh, starts))
         return AppendResult(tuple(flags), len(deliveries))
+
+    @staticmethod
+    def _link_wait(conn: sqlite3.Connection, event: Event, windows: dict[str, float]) -> float:
+        """Seconds to hold a status event of a message not registered yet (``link_window``)."""
+        wait = windows.get(event.connection, 0.0)
+        if not wait or event.type != "status" or not event.message_id or event.synthetic:
+            return 0.0
+        return 0.0 if lifecycle_store.is_registered_sqlite(conn, event.connection, event.message_id) else wait
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
@@ -848,7 +877,8 @@ class SQLiteStore(Store):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(query.limit)
-        return await self._read(lambda c: [public_event(r) for r in c.execute(sql, args)])
+        return await self._read(
+            lambda c: lifecycle_store.enrich_sqlite(c, [public_event(r) for r in c.execute(sql, args)]))
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
         def run(c: sqlite3.Connection) -> dict[str, Any] | None:
@@ -857,7 +887,10 @@ class SQLiteStore(Store):
             rows = c.execute(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = ? "
                 "AND (message_id = ? OR reply_to = ?) ORDER BY id", (connection, message_id, message_id)).fetchall()
-            return message_view(connection, message_id, state, rows)
+            view = message_view(connection, message_id, state, rows)
+            if view is not None:
+                lifecycle_store.enrich_sqlite(c, view["events"])
+            return view
 
         return await self._read(run)
 
@@ -874,7 +907,13 @@ class SQLiteStore(Store):
                 args.append(value)
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
-        return await self._read(lambda c: [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)])
+
+        def run(c: sqlite3.Connection) -> list[tuple[int, dict[str, Any]]]:
+            found = [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)]
+            lifecycle_store.enrich_sqlite(c, [e for _, e in found])
+            return found
+
+        return await self._read(run)
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
@@ -1044,6 +1083,7 @@ class SQLiteStore(Store):
                 r[0]: public_event(r) for r in conn.execute(
                     f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({','.join('?' * len(event_ids))})", event_ids)
             }
+            lifecycle_store.enrich_sqlite(conn, list(events.values()))
             return [Claimed(r[1], self._subscriptions[r[2]], events[r[3]], r[4], owner)
                     for r in rows if r[2] in self._subscriptions and r[3] in events]
 

@@ -27,12 +27,14 @@ from smshook.errors import StoreError
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
 from smshook.forwarding.targets import UnsafeTarget, check_url
+from smshook.lifecycle import store as lifecycle_store
 from smshook.privacy import Retention
 from smshook.providers import formats
 from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage import privacy
 from smshook.storage.base import EventQuery, Store
+from smshook.web.api_lifecycle import lifecycle_router
 from smshook.web.api_operator import add_operator_routes
 from smshook.web.api_privacy import privacy_router
 from smshook.web.api_rejected import rejected_router
@@ -136,7 +138,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     @v1.get("/events", summary="Events, newest first; phone=NUMBER: events from or to that number")
     async def list_events(
         connection: str | None = None,
-        type: Literal["status", "inbound"] | None = None,
+        type: Literal["status", "inbound", "optout", "optin"] | None = None,
         message_id: str | None = None,
         status: str | None = None,
         since: Annotated[str | None, Query(description="ISO 8601 (a date, or a date and time; no zone: UTC); "
@@ -161,9 +163,11 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
 
-    @v1.get("/messages/{connection}/{message_id}", summary="A sent message's status and timeline")
+    @v1.get("/messages/{connection}/{message_id}", summary=(
+        "A sent message's status and timeline, with its registration (reference, metadata, sent_at, parts "
+        "and each part's status), `registered` and `time_to_final_s`; a part's id finds its message"))
     async def get_message(connection: str, message_id: str) -> dict[str, Any]:
-        found = await store.message(connection, message_id)
+        found = await lifecycle_store.describe(store, connection, message_id)
         if found is None:
             raise ApiError(404, f"no events for message {message_id!r} on connection {connection!r}")
         return found
@@ -336,6 +340,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         return {"replayed": count}
 
     add_operator_routes(app, v1, store, ApiError)  # exports, per-subscription deliveries, identity
+    v1.include_router(lifecycle_router(store, poke, configured.keys() if connections else None))  # lifecycle
     feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
     add_stream_route(v1, feed, ApiError)
 

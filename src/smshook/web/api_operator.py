@@ -49,7 +49,7 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
     async def export_events(
         format: Annotated[Literal["csv", "ndjson"], Query(description="csv or ndjson")] = "csv",
         connection: str | None = None,
-        type: Literal["status", "inbound"] | None = None,
+        type: Literal["status", "inbound", "optout", "optin"] | None = None,
         message_id: str | None = None,
         status: str | None = None,
         phone: Annotated[str | None, Query(max_length=64)] = None,

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 from smshook import rejected
 from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
 from smshook.events import Event, finalize, iso, uuid7
+from smshook.lifecycle import optouts
+from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
 from smshook.providers import formats
 from smshook.providers import get as get_provider
@@ -65,6 +67,7 @@ class Connection:
     token: str | None = None
     allow_ips: tuple[Network, ...] = ()
     authenticated: bool = False  # whether a stranger is kept out: the setting's own rule (ConnectionConf)
+    lifecycle: LifecycleOptions = DEFAULT_OPTIONS  # link_window, final_within, opt-out keywords
 
     def describe(self) -> dict[str, Any]:
         """How providers reach this connection and how it is protected, never its secrets (``path`` ends
@@ -100,7 +103,8 @@ def connections_from(settings: Settings) -> dict[str, Connection]:
     for name, conf in settings.connections.items():
         spec = conf.spec(name)
         out[name] = Connection(name=name, provider=get_provider(conf.provider), info=spec.info, token=spec.token,
-                               allow_ips=spec.allow_ips, authenticated=spec.authenticated)
+                               allow_ips=spec.allow_ips, authenticated=spec.authenticated,
+                               lifecycle=conf.lifecycle())
     return out
 
 
@@ -139,6 +143,7 @@ def parse_events(connection: Connection, request: RawRequest, received: datetime
         log.exception("adapter %s failed on a request to %s", provider.slug, connection.name)
         raise AdapterFailure(f"could not process this request ({type(exc).__name__}); it was kept "
                              "for re-processing") from exc
+    events += optouts.derive(events, connection.lifecycle)  # STOP / START: optout / optin events
     stamped = finalize(events, connection.name, provider.slug, received)
     return Parsed(stamped, events.context) if isinstance(events, Parsed) else stamped
 

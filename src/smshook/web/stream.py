@@ -177,7 +177,7 @@ def add_stream_route(router: APIRouter, feed: Feed, error: Callable[[int, str], 
     )
     async def stream(
         connection: str | None = None,
-        type: Literal["status", "inbound"] | None = None,
+        type: Literal["status", "inbound", "optout", "optin"] | None = None,
         last_event_id: Annotated[str | None, Header(description="Resume after this event position")] = None,
     ) -> StreamingResponse:
         if last_event_id is not None and not LAST_EVENT_ID.match(last_event_id.strip()):

@@ -3,6 +3,7 @@
 
 import { api, ApiError, download, query, stream, token, whenUnauthorized } from "./api.js";
 import { lineChart, stackedBar } from "./chart.js";
+import { lifecycleViews } from "./lifecycle.js";
 
 const $ = (sel) => document.querySelector(sel);
 const view = $("#view");
@@ -105,6 +106,8 @@ function downloads(path, params, name, problems) {
   } }, `Download ${format.toUpperCase()}`);
   return h("span", { class: "downloads" }, button("csv"), " ", button("ndjson"));
 }
+
+const lifecycle = lifecycleViews({ h, api, query, badge, fmtTime, duration, phone, empty, errorBox, lookupLink });
 
 // Known connection names, for the pickers (the configured ones and what the page has seen).
 const connections = new Set();
@@ -239,7 +242,8 @@ function connectionCard(c, stats) {
     h("div", { class: "kpis" },
       h("div", {}, h("b", {}, String(c.messages)), h("span", {}, "messages")),
       h("div", {}, h("b", {}, pct(c.delivery_rate)), h("span", {}, "delivery rate")),
-      h("div", {}, h("b", {}, duration(c.median_time_to_delivery_s)), h("span", {}, "median time to delivery"))),
+      h("div", {}, h("b", {}, duration(c.median_time_to_delivery_s)), h("span", {}, "median time to delivery")),
+      h("div", {}, h("b", {}, duration(c.p90_time_to_delivery_s)), h("span", {}, "p90 time to delivery"))),
     funnel(c.funnel),
     h("div", { class: "charts" },
       h("figure", {}, h("figcaption", {}, "Delivery rate"),
@@ -277,13 +281,14 @@ const EFFECT_NOTE = {
   late: "late: arrived after a higher status, kept in the timeline, changed nothing",
   conflict: "conflict: a different final status after the first final one",
   unchanged: "no change",
+  late_final: "late final: a real final receipt after smshook's own expired (no receipt in time) replaced it",
 };
 
 function timeline(msg) {
   const effects = msg.effects || {};
   return h("ol", { class: "timeline" }, msg.events.map((e) => {
     const effect = effects[e.id];
-    const marked = effect === "late" || effect === "conflict";
+    const marked = effect === "late" || effect === "conflict" || effect === "late_final";
     return h("li", { class: `tl ${effect ? `effect-${effect}` : ""} ${e.type}` },
       h("div", { class: "tl-head" },
         e.type === "inbound" ? h("span", { class: "badge s-inbound" }, "reply") : badge(e.status),
@@ -293,6 +298,7 @@ function timeline(msg) {
         e.type === "inbound" ? h("span", { class: "text" }, `“${e.text ?? ""}” from ${phone(e.from)}`)
           : h("span", {}, "provider status ", h("code", {}, e.provider_status ?? "—"),
             e.failure_class ? ` · ${e.failure_class} failure` : ""),
+        msg.parts && msg.parts.length ? h("span", { class: "muted" }, ` · part ${e.message_id}`) : null,
         h("span", { class: "muted" }, ` · received ${fmtTime(e.received_at)}`),
         effect && EFFECT_NOTE[effect] ? h("div", { class: "note" }, EFFECT_NOTE[effect]) : null));
   }));
@@ -337,7 +343,8 @@ async function lookupView(root, params, rest) {
     value: mode === "phone" ? a : "" })),
   ...rangeFields(mode === "phone" ? params : new URLSearchParams()),
   h("button", { type: "submit" }, "Find events"));
-  show(h("h1", {}, "Message lookup"), h("div", { class: "lookup-forms" }, byId, byPhone), result);
+  show(h("h1", {}, "Message lookup"), h("div", { class: "lookup-forms" }, byId, byPhone,
+    lifecycle.referenceForm(mode === "reference" ? a : "")), result);
   if (mode === "message" && a && b) {
     try {
       const msg = await api(`/v1/messages/${encodeURIComponent(a)}/${encodeURIComponent(b)}`);
@@ -348,10 +355,13 @@ async function lookupView(root, params, rest) {
         h("p", {}, "Current status ", badge(msg.status), msg.final ? h("span", { class: "muted" }, " (final)") : null,
           msg.conflict ? h("span", { class: "flag flag-conflict" }, "CONFLICTING FINALS") : null,
           h("span", { class: "muted" }, ` · updated ${fmtTime(msg.updated_at)}`)),
+        lifecycle.registrationPanel(msg),
         timeline(msg)));
     } catch (err) {
       result.replaceChildren(err.status === 404 ? empty(err.message) : errorBox(err));
     }
+  } else if (mode === "reference" && a) {
+    result.replaceChildren(await lifecycle.referenceResults(a));
   } else if (mode === "phone" && a) {
     const found = phoneResults(a, rangeOfParams(params), h("div"));
     result.replaceChildren(...present(found.nodes));
@@ -631,7 +641,8 @@ async function deliveriesView(root, params, id) {
 
 // -- routing and the token ------------------------------------------------------------------------
 const ROUTES = { live: liveView, connections: connectionsView, lookup: lookupView,
-  quarantine: quarantineView, subscriptions: subscriptionsView, rejected: rejectedView };
+  quarantine: quarantineView, subscriptions: subscriptionsView, rejected: rejectedView,
+  stuck: lifecycle.stuckView, optouts: lifecycle.optoutsView };
 
 async function route() {
   cleanup();
