@@ -30,6 +30,7 @@ from smshook.reprocess import ReprocessError, reprocess
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
 from smshook.web.api_rejected import rejected_router
+from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
 from smshook.web.stream import Feed, add_stream_route
@@ -285,6 +286,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
 
     feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
     add_stream_route(v1, feed, ApiError)
+    add_sns_routes(v1)  # Amazon SNS subscription confirmations
 
     v1.include_router(rejected_router(store, _cursor, MAX_LIMIT))
     app.include_router(v1)
