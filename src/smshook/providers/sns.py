@@ -78,6 +78,7 @@ EVENT_TYPES: dict[str, tuple[str, FailureClass | None]] = {
     "TEXT_OPTED_OUT": ("rejected", "permanent"),
     "TEXT_UNKNOWN": ("unknown", None),
 }
+OPTED_OUT = "TEXT_OPTED_OUT"
 _INBOUND_USED = frozenset({"originationNumber", "destinationNumber", "messageKeyword", "messageBody",
                            "inboundMessageId", "previousPublishedMessageId"})
 _EVENT_USED = frozenset({"eventType", "eventTimestamp", "originationPhoneNumber", "destinationPhoneNumber",
@@ -375,6 +376,8 @@ class Sns(Provider):
             if value is not None and not (value.isascii() and value.isdigit() and len(value) <= 3):
                 raise InvalidRequest(f"field {name!r}: {value[:10]!r} is not a mobile {name.upper()}")
         details.update({k: v for k, v in body.items() if k not in _EVENT_USED})
+        if code == OPTED_OUT:  # the recipient sent STOP: the same signal as the other providers' opt-outs
+            details["opt_out"] = "STOP"
         price = formats.decimal_text(body.get("totalMessagePrice"), field="totalMessagePrice")
         return Event(
             type="status",

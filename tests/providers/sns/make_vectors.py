@@ -88,6 +88,19 @@ def main() -> None:
                     "network": {"mccmnc": "310800", "operator": None, "country": None},
                     "details": {"sns_message_id": SNS_ID, **EVENT_DETAILS, "isFinal": False}}],
         "response": OK})
+    opted_out = {**EVENT, "eventType": "TEXT_OPTED_OUT", "messageStatus": "OPTED_OUT"}
+    write("event_opted_out", {
+        "description": "TEXT_OPTED_OUT: the recipient opted out -> rejected, permanent, and details.opt_out "
+                       "\"STOP\" like the other providers' opt-out signals.",
+        "request": request(sign(notification(json.dumps(opted_out)), "2")),
+        "events": [{"type": "status", "message_id": EVENT["messageId"], "status": "rejected",
+                    "provider_status": "TEXT_OPTED_OUT", "failure_class": "permanent",
+                    "from": "12065550152", "to": "14255550156", "occurred_at": "2023-06-17T04:11:43.470Z",
+                    "price": "0.09582", "currency": "USD",
+                    "network": {"mccmnc": "310800", "operator": None, "country": None},
+                    "details": {"sns_message_id": SNS_ID, **EVENT_DETAILS, "messageStatus": "OPTED_OUT",
+                                "opt_out": "STOP"}}],
+        "response": OK})
     write("subscription_confirmation", {
         "description": "A SubscriptionConfirmation for an allowed topic (AWS docs example, re-signed): stored "
                        "as a raw request, no event, answered 200; the SubscribeURL is fetched afterwards.",
