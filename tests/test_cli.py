@@ -15,8 +15,7 @@ from click.testing import CliRunner, Result
 
 from smshook import __version__
 from smshook.cli import base_url, main
-from smshook.providers import BUILTIN
-from smshook.settings import Settings
+from smshook.settings import Settings, default_providers
 from smshook.web.protocol import GuardedHttpToolsProtocol
 
 TOKEN = "Tok-abcdefghijklmnop_0123"
@@ -102,7 +101,7 @@ def test_config_check_defaults() -> None:
     assert result.exit_code == 0, result.output
     data = tomllib.loads(result.stdout)
     assert data["host"] == "127.0.0.1" and data["database"] == "sqlite:///smshook.db"
-    assert len(data["connections"]) == len(BUILTIN)
+    assert len(data["connections"]) == len(default_providers())
 
 
 def test_config_check_invalid(tmp_path: Path) -> None:

@@ -53,6 +53,8 @@ def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]
         path = row.pop("path").replace("<token>", conn.token or "")
         # A configured public_url is what the portal holds and what signatures are checked against.
         row["url"] = conn.info.public_url or public_url + path
+        if setup := conn.provider.setup(row["url"]):  # lines for the provider's own configuration (Kannel)
+            row["setup"] = setup
         rows.append(row)
     return rows
 
@@ -84,6 +86,8 @@ def connections(config_file: Path | None, public_url: str | None, as_json: bool)
         click.echo(f"{row['connection']}  ({row['provider_name']}, {'/'.join(row['methods'])}; {protection})")
         click.echo(f"  {row['url']}" + ("  (public_url: signatures are checked against it)" if row["public_url"]
                                          else ""))
+        for line in row.get("setup", ()):
+            click.echo(f"    {line}")
     if not rows:
         click.echo("no connections configured")
 

@@ -354,8 +354,16 @@ def parse_networks(value: Any) -> list[Network]:
     return networks
 
 
+def default_providers() -> tuple[str, ...]:
+    """The built-in providers that get an open default connection: those without a required option
+    (sns needs its topics)."""
+    registry = providers.registry()
+    return tuple(slug for slug in providers.BUILTIN
+                 if not any(o.required for o in declared_options(registry[slug])))
+
+
 def _default_connections() -> dict[str, Connection]:
-    return {slug: Connection(provider=slug) for slug in providers.BUILTIN}
+    return {slug: Connection(provider=slug) for slug in default_providers()}
 
 
 # The parsed config file of the load_settings call in progress (sources are built per instance).
@@ -400,7 +408,7 @@ class Settings(BaseSettings):
     connections: dict[ConnectionName, Connection] = Field(
         default_factory=_default_connections,
         description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
-        "Unset: one open connection per built-in provider, named after it.",
+        "Unset: one open connection per built-in provider, named after it (not sns, which needs its topics).",
     )
     subscriptions: dict[ConnectionName, SubscriptionSpec] = Field(
         default_factory=dict,

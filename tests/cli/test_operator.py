@@ -24,9 +24,9 @@ from smshook.errors import InvalidRequest
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import Outcome
-from smshook.providers import BUILTIN
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.providers.csoft import Csoft
+from smshook.settings import default_providers
 from smshook.storage import RawRecord
 from smshook.storage.sqlite import SQLiteStore
 from tests.e2e.conftest import Server
@@ -106,7 +106,7 @@ def test_connections_prints_the_urls_to_paste(config: Path) -> None:
                     "public_url": None}
     assert mo["protection"] == ["allow_ips"] and mo["allow_ips"] == ["127.0.0.1/32"]
     open_one = run("connections")  # the defaults: one open connection per built-in provider, said so
-    assert open_one.stdout.count("UNAUTHENTICATED") == len(BUILTIN)
+    assert open_one.stdout.count("UNAUTHENTICATED") == len(default_providers())
     bad = run("connections", "--public-url", "sms.example.com")
     assert bad.exit_code == 2 and "--public-url" in bad.stderr
 

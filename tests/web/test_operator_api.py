@@ -12,10 +12,9 @@ import pytest
 
 from smshook.app import SmshookApp
 from smshook.errors import InvalidRequest
-from smshook.providers import BUILTIN
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.providers.csoft import Csoft
-from smshook.settings import load_settings
+from smshook.settings import default_providers, load_settings
 from smshook.storage.sqlite import SQLiteStore
 from tests.web.conftest import app_client
 
@@ -73,7 +72,7 @@ async def test_stats_contract(client: httpx.AsyncClient) -> None:
     assert 23 * 3600 <= (until - since).total_seconds() < 24 * 3600
     assert data["inbound"] == {"spryng": 1}
     # every configured connection is listed, with or without messages
-    assert [c["connection"] for c in data["connections"]] == sorted(BUILTIN)
+    assert [c["connection"] for c in data["connections"]] == sorted(default_providers())
     csoft = next(c for c in data["connections"] if c["connection"] == "csoft")
     assert csoft["provider"] == "csoft" and csoft["messages"] == 4
     assert csoft["by_status"] == {"delivered": 1, "expired": 1, "rejected": 1, "sent": 1}

@@ -280,6 +280,11 @@ class Provider:
     def reject(self, request: RawRequest, error: ProviderError) -> Response:
         return Response(error.status, error.message.encode() + b"\n")
 
+    def setup(self, url: str) -> list[str]:
+        """Lines to paste into the provider's own configuration for a connection reached at ``url``
+        (Kannel's ``kannel.conf``), printed by ``smshook connections``; none by default."""
+        return []
+
     # -- helpers for subclasses -------------------------------------------------------------------
     def status_of(self, code: str) -> tuple[str, FailureClass | None]:
         """Unified status and failure class for a raw code; unknown codes are ``unknown``."""

@@ -38,6 +38,7 @@ from smshook.web.api_lifecycle import lifecycle_router
 from smshook.web.api_operator import add_operator_routes
 from smshook.web.api_privacy import privacy_router
 from smshook.web.api_rejected import rejected_router
+from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
 from smshook.web.params import ApiError
@@ -343,6 +344,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     v1.include_router(lifecycle_router(store, poke, configured.keys() if connections else None))  # lifecycle
     feed = app.state.feed = Feed(store)  # the live feed; SmshookApp ends it at shutdown
     add_stream_route(v1, feed, ApiError)
+    add_sns_routes(v1)  # Amazon SNS subscription confirmations
 
     v1.include_router(rejected_router(store, _cursor, MAX_LIMIT))
     v1.include_router(privacy_router(store, ApiError, retention))

@@ -255,6 +255,19 @@ function connectionCard(c, stats) {
     h("div", { class: "breakdowns" }, breakdown("By country", c.by_country), breakdown("By operator", c.by_operator)));
 }
 
+// Amazon SNS subscriptions this server saw, and whether it confirmed them (GET /v1/sns/subscriptions).
+function snsTable(rows) {
+  if (!rows.length) return null;
+  return h("section", { class: "card sns" }, h("h2", {}, "Amazon SNS subscriptions"),
+    h("table", { class: "subs" }, h("thead", {}, h("tr", {},
+      ["Connection", "Topic", "State", "Attempts", "Last error", "Updated"].map((t) => h("th", {}, t)))),
+    h("tbody", {}, rows.map((s) => h("tr", { "data-topic": s.topic_arn },
+      h("td", {}, s.connection), h("td", {}, s.topic_arn),
+      h("td", { class: s.state === "confirmed" ? "ok" : s.state === "pending" ? "warn" : "bad" }, s.state),
+      h("td", { class: "num" }, String(s.attempts)), h("td", { class: "err" }, s.last_error || "—"),
+      h("td", { class: "nowrap" }, fmtTime(s.updated_at)))))));
+}
+
 async function connectionsView(root, params) {
   const show = (...nodes) => root.replaceChildren(...present(nodes));
   const win = ["hour", "day", "week"].includes(params.get("window")) ? params.get("window") : "day";
@@ -270,7 +283,8 @@ async function connectionsView(root, params) {
       : null;
     show(h("h1", {}, "Connections"), tabs,
       h("p", { class: "muted" }, `${fmtTime(stats.since)} – ${fmtTime(stats.until)}`),
-      cards.length ? cards : empty(`No messages sent in the last ${win}.`), inbound);
+      cards.length ? cards : empty(`No messages sent in the last ${win}.`), inbound,
+      snsTable((await api("/v1/sns/subscriptions")).data));
   } catch (err) {
     show(h("h1", {}, "Connections"), tabs, errorBox(err));
   }
