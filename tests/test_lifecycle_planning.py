@@ -146,6 +146,7 @@ SIGNAL_VECTORS = {
     "plivo/status_undelivered_200_stop": ("optout", "918553651111", None, None, "provider"),
     "telnyx/sending_failed_stop": ("optout", "15551230001", "18445550001", None, "provider"),
     "messagebird/status_failed_stop": ("optout", "31612345678", None, None, "provider"),
+    "sns/event_opted_out": ("optout", "14255550156", "12065550152", None, "provider"),
     "telnyx/inbound_received": ("optout", "13125550100", "18445550001", "STOP", "keyword"),
     "infobip/inbound_batch": ("optout", "385981178999", "385921004026", "STOP", "keyword"),
     "messagebird/inbound_shortcode_timezone": ("optout", "31612345678", "51515", "STOP", "keyword"),
@@ -176,4 +177,4 @@ def test_every_vector_with_an_opt_out_signal_makes_an_opt_out() -> None:
                  if any(str(e.get("details", {}).get("opt_out", "")).upper() in ("STOP", "START")
                         for e in load(p).get("events", []))}
     assert signalled <= set(SIGNAL_VECTORS), signalled - set(SIGNAL_VECTORS)
-    assert {n.split("/")[0] for n in signalled} == {"twilio", "plivo", "telnyx", "messagebird"}
+    assert {n.split("/")[0] for n in signalled} == {"twilio", "plivo", "telnyx", "messagebird", "sns"}

@@ -46,12 +46,16 @@ def test_json_lines_are_one_line_each() -> None:
     assert "\n" not in line and "\r" not in line
 
 
-async def test_no_hook_token_at_trace_level(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_no_hook_token_at_trace_level(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """uvicorn's own ASGI message logger (on at --log-level trace) prints every request's scope."""
     secret = "s3cr3t-hook-token-value"
     settings = load_settings(connections={"uk": {"provider": "spryng", "token": secret}})
     app = SmshookApp(settings, SQLiteStore(tmp_path / "x.db"))
     logs.configure("trace", "text")
+    # as `serve --log-level trace` does (uvicorn sets it; an in-process server of an earlier test may have
+    # left it at another level)
+    monkeypatch.setattr(logging.getLogger("uvicorn.asgi"), "level", logs.TRACE)
     await app.store.open()
     try:
         transport = httpx.ASGITransport(MessageLoggerMiddleware(app))  # type: ignore[arg-type]

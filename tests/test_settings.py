@@ -359,6 +359,7 @@ def test_lifecycle_keys_are_common_to_every_provider(tmp_path: Path) -> None:
     assert lifecycle <= set(Connection.model_fields)
     tables = "".join(f"[connections.{slug}]\nprovider = '{slug}'\nlink_window = '30s'\nfinal_within = '2d'\n"
                      "stop_keywords = ['stop', 'Arret']\nstart_keywords = ['go']\nhelp_keywords = ['aide']\n"
+                     + ("topic_arns = ['arn:aws:sns:us-east-1:123456789012:sms']\n" if slug == "sns" else "")
                      for slug in BUILTIN)
     settings = load_settings(write(tmp_path, tables))
     for slug in BUILTIN:

@@ -162,7 +162,7 @@ def test_readme_curl_walkthrough_answers_as_documented(server: Server) -> None:
     text = README.read_text(encoding="utf-8")
     part = text[text.index("## Try it with curl"):text.index("Then look at what arrived")]
     blocks = re.findall(r"```sh\n(.*?)```", part, re.S)
-    assert len(blocks) == 5
+    assert len(blocks) == 7
     for block in blocks:
         documented = [line[2:] for line in block.splitlines() if line.startswith("# ")]
         script = "curl() { command curl \"$@\"; echo; }\n" + block.replace("http://127.0.0.1:8080", server.url)

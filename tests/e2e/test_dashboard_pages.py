@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smshook.providers import BUILTIN
+from smshook.settings import default_providers
 from tests.e2e.conftest import Server
 from tests.e2e.test_dashboard import ARTIFACTS, AUTH, STEP_MS, TOKEN, browser, csoft, login
 from tests.forwarding.conftest import Receiver, receiver
@@ -62,7 +62,7 @@ def server(server_factory: type[Server], tmp_path: Path) -> Server:
                       '[subscriptions.crm]\nurl = "http://127.0.0.1:9/hook?key=s3cr3t"\n'
                       # the default connections (one open connection per provider) and one whose
                       # credentials a request can fail, for the Rejected page
-                      + "".join(f'[connections.{slug}]\nprovider = "{slug}"\n' for slug in BUILTIN)
+                      + "".join(f'[connections.{slug}]\nprovider = "{slug}"\n' for slug in default_providers())
                       + '[connections.shop]\nprovider = "csoft"\nusername = "shopuser"\npin = "1234"\n')
     return server_factory(config=config, env={"SMSHOOK_API_TOKEN": TOKEN}).start()
 

@@ -49,8 +49,9 @@ async def serve(tmp_path: Path, topics: list[str]) -> AsyncIterator[str]:
     config = tmp_path / "smshook.toml"
     config.write_text(f'[connections.aws]\nprovider = "sns"\ntoken = "{TOKEN}"\ntopic_arns = {json.dumps(topics)}\n')
     settings = load_settings(config, database=f"sqlite:///{tmp_path / 'smshook.db'}")
+    # log_config=None: uvicorn's own would cut its loggers off from the root logger for later tests
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
-                                           log_level="warning", lifespan="on"))
+                                           log_level="warning", lifespan="on", log_config=None))
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110  (uvicorn offers no event for this)
         await asyncio.sleep(0.02)
