@@ -186,6 +186,31 @@ async def test_a_dispatcher_stopped_mid_batch_redelivers_with_the_same_webhook_i
     assert all(m == members[0] for m in members) and set(members[0]) == {r["id"] for r in rows}
 
 
+async def test_a_dispatcher_stopped_while_recording_waits_for_that_recording(
+        store: Store, receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    # stop() used to spin without ever yielding while the recorder was inside a commit, so that
+    # commit could never finish and stop() never returned (a hung test under load, on PostgreSQL).
+    await store.put_subscription(hook("s", f"{receiver.url}/ok"))
+    await store.append(raw(), [status("m1", "delivered")])
+    recording = asyncio.Event()
+    record_attempts = store.record_attempts
+
+    async def slow_commit(owner: str, outcomes: Any) -> list[bool]:
+        recording.set()
+        await asyncio.sleep(0.5)
+        return await record_attempts(owner, outcomes)
+
+    monkeypatch.setattr(store, "record_attempts", slow_commit)
+    dispatcher = Dispatcher(store, DispatchConfig(timeout=5, lease=30, poll_interval=0.05))
+    dispatcher.start()
+    await asyncio.wait_for(recording.wait(), 15)
+    started = time.monotonic()
+    await dispatcher.stop()
+    assert time.monotonic() - started < 5
+    [row] = await deliveries(store)
+    assert row["state"] == "delivered" and row["attempts"] == 1
+
+
 async def test_two_instances_share_the_backlog_without_double_sends(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("s", f"{receiver.url}/ok"))
     for start in range(0, 300, 100):

@@ -198,10 +198,11 @@ class Dispatcher:
             for running in pending:
                 running.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        recorder, self._recorder = self._recorder, None
+        recorder = self._recorder
         if recorder is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception):  # the recorder, still running, records what is known
                 await asyncio.wait_for(self._flush(), timeout=max(grace, 1))
+            self._recorder = None
             recorder.cancel()
             await asyncio.gather(recorder, return_exceptions=True)
         for sink in self.sinks.values():
@@ -382,9 +383,11 @@ class Dispatcher:
         self._record_ready.set()
 
     async def _flush(self) -> None:
-        """Wait until every outcome known now is recorded (or its recording failed)."""
+        """Wait until every outcome known now is recorded (or its recording failed). Records them itself
+        only when no recorder runs; otherwise (also while a recording is under way) it yields, so the
+        recorder can finish: a loop that never awaits would never let it."""
         while self._outcomes or self._recording:
-            if self._recorder is None or self._recorder.done():
+            if (self._recorder is None or self._recorder.done()) and self._outcomes:
                 await self._record(self._take_outcomes())
             else:
                 self._record_ready.set()
