@@ -123,6 +123,15 @@ def test_target_limit_adapts_to_latency_and_failures() -> None:
         limit.observe(SendResult(False, error="timeout"), 1, now, 3600)
     assert limit.limit == 1  # never below one request
 
+    slow = TargetLimit(ceiling=32)
+    slow.observe(SendResult(True, status=200), 0.002, now, 3600)  # once fast,
+    for _ in range(100):  # then always slow (but answering): it settles at a quarter of the ceiling
+        slow.observe(SendResult(True, status=200), 2.5, now, 3600)
+        assert slow.limit >= 5
+    assert int(slow.limit) == 8 and slow.room() == 8
+    slow.observe(SendResult(False, error="timeout"), 4, now, 3600)  # failures go lower
+    assert slow.limit < 5
+
 
 async def test_batch_mode_posts_signed_json_arrays(store: Store, receiver: Receiver) -> None:
     await store.put_subscription(hook("b", f"{receiver.url}/ok", batch_max=10, batch_wait=0.3))

@@ -81,7 +81,8 @@ def next_outcome(config: DispatchConfig, result: SendResult, attempts_before: in
 class TargetLimit:
     """How many requests one target (subscription) may have in flight: additive increase while its
     answers come as fast as the fastest seen lately, multiplicative decrease when they slow down
-    (the receiver queues) or fail with 429/503/timeouts/connection errors; a Retry-After on 429/503
+    (the receiver queues; down to a quarter of ``ceiling`` at most) or fail with 429/503/timeouts/
+    connection errors (down to one); a Retry-After on 429/503
     pauses the target until then. Starts small and doubles per round trip until the first sign of
     trouble (slow start)."""
 
@@ -112,16 +113,21 @@ class TargetLimit:
         if result.ok:
             best = seconds if self.best is None else min(self.best * 1.01, seconds)
             self.best = best
-            if seconds > 2 * best + 0.005:  # answers slower than usual: the receiver is queueing
-                self._decrease(0.9)
+            # Slowness alone is weak evidence (a receiver may simply be slow, or slow on first sight
+            # of a message): below a quarter of the ceiling it does not count, only failures take the
+            # limit lower. Otherwise a receiver taking seconds per answer got one request at a time,
+            # and the deliveries claimed meanwhile were handed back over and over.
+            floor = self.ceiling / 4
+            if seconds > 2 * best + 0.005 and self.limit > floor:  # slower than usual: it may be queueing
+                self._decrease(0.9, floor=floor)
             elif self.slow_start:
                 self.limit = min(float(self.ceiling), self.limit + 1)
             else:
                 self.limit = min(float(self.ceiling), self.limit + 1 / self.limit)
 
-    def _decrease(self, factor: float) -> None:
+    def _decrease(self, factor: float, floor: float = 1.0) -> None:
         self.slow_start = False
-        self.limit = max(1.0, self.limit * factor)
+        self.limit = max(min(self.limit, max(1.0, floor)), self.limit * factor)
 
 
 @dataclass(slots=True)
