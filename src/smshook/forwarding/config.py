@@ -71,6 +71,14 @@ class SubscriptionSpec(BaseModel):
     timeout: float | None = Field(
         default=None, gt=0, le=300, description="Seconds per attempt (default: forwarding_timeout)."
     )
+    batch_max: int = Field(
+        default=1, ge=1, le=1000,
+        description="Webhooks only: up to this many events in one signed POST whose body is a JSON array "
+        "(1, the default: one event per POST).",
+    )
+    batch_wait: float = Field(
+        default=0.0, ge=0, le=30, description="Seconds a batch may wait for more events before it is sent."
+    )
 
     @field_validator("url")
     @classmethod
@@ -104,6 +112,10 @@ class SubscriptionSpec(BaseModel):
             raise ValueError("give exactly one of url (webhook) or redis_url (Redis stream)")
         if self.stream is not None and self.redis_url is None:
             raise ValueError("stream is for Redis subscriptions (redis_url)")
+        if self.batch_max > 1 and self.redis_url is not None:
+            raise ValueError("batch_max is for webhook subscriptions (url): a stream gets one entry per event")
+        if self.batch_wait > 0 and self.batch_max == 1:
+            raise ValueError("batch_wait needs batch_max > 1")
         return self
 
     def secrets(self) -> tuple[str, ...]:
@@ -118,7 +130,7 @@ class SubscriptionSpec(BaseModel):
             id=id, kind="webhook" if self.url else "redis", target=self.url or self.redis_url or "",
             stream=(self.stream or "smshook") if self.redis_url else None, secrets=secrets,
             filters=self.filters.build(), enabled=self.enabled, ordered=self.ordered, timeout=self.timeout,
-            source=source,
+            source=source, batch_max=self.batch_max, batch_wait=self.batch_wait,
         )
 
     def redacted(self) -> dict[str, Any]:

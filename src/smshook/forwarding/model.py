@@ -119,6 +119,8 @@ class Subscription:
     ordered: bool = False
     timeout: float | None = None  # seconds; None: the forwarding_timeout setting
     source: Literal["config", "api"] = "api"
+    batch_max: int = 1  # webhook: up to this many events in one POST (a JSON array); 1: one event each
+    batch_wait: float = 0.0  # seconds a batch may wait to fill up before it is sent
     disabled_reason: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -133,6 +135,7 @@ class Subscription:
             "secrets": list(self.secrets), "filters": self.filters.to_dict(), "enabled": self.enabled,
             "ordered": self.ordered, "timeout": self.timeout, "source": self.source,
             "disabled_reason": self.disabled_reason, "created_at": self.created_at, "updated_at": self.updated_at,
+            "batch_max": self.batch_max, "batch_wait": self.batch_wait,
         }
         if stats is not None:
             data["stats"] = stats
@@ -203,6 +206,9 @@ class Outcome:
     error: str | None = None
     http_status: int | None = None
     disable: str | None = None
+    # False: no attempt was made (the dispatcher hands the lease back, e.g. its target asked it to
+    # wait with 429 + Retry-After): the delivery is pending again at next_attempt_at, attempts unchanged.
+    attempted: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -226,15 +226,25 @@ class Store(abc.ABC):
         """The earliest ``next_attempt_at`` (unix seconds) among claimable deliveries, or None (a read)."""
 
     @abc.abstractmethod
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of enabled subscriptions to ``owner`` until
-        ``now + lease``. For ordered subscriptions a delivery waits while an earlier delivery of the
-        same message (same subscription) is pending or in flight."""
+        ``now + lease``, oldest due first, none of the subscriptions in ``skip`` (the dispatcher's
+        targets that asked it to wait or are at their concurrency limit). For ordered subscriptions a
+        delivery waits while an earlier delivery of the same message (same subscription) is pending
+        or in flight."""
 
     @abc.abstractmethod
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
         """Store an attempt's outcome; False when the lease was lost (someone else owns it now).
         A ``delivered`` outcome is always recorded."""
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        """Store many attempts' outcomes (``(delivery id, outcome)``) in one durable transaction, each
+        as :meth:`record_attempt` would; returns, in order, whether each was recorded. An outcome with
+        ``attempted=False`` hands the lease back: pending again at ``next_attempt_at``, attempts and
+        counters unchanged."""
+        return [await self.record_attempt(delivery_id, owner, outcome) for delivery_id, outcome in outcomes]
 
     @abc.abstractmethod
     async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:

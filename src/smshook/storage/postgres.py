@@ -28,7 +28,7 @@ import asyncio
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -54,6 +54,7 @@ from smshook.storage.sqlite import (
     REPLAY_SET,
     SUBSCRIPTION_COLUMNS,
     SUBSCRIPTION_STATS_SQL,
+    AttemptCounters,
     delivery_id,
     delivery_view,
     dismissal_view,
@@ -126,6 +127,7 @@ CLAIM = (
     "AND (NOT s.ordered OR d.message_id IS NULL OR NOT EXISTS ("
     "SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id AND e.connection = d.connection "
     "AND e.message_id = d.message_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))) "
+    "AND d.subscription_id <> ALL($5::text[]) "
     "ORDER BY d.next_attempt_at, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
     "UPDATE deliveries SET state = 'delivering', lease_owner = $3, next_attempt_at = $4, updated_at = $1 "
     "FROM due WHERE deliveries.seq = due.seq "
@@ -837,15 +839,17 @@ class PostgresStore(Store):
 
         async def run(c: Conn) -> Subscription:
             row = await c.fetchrow(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 13)}) "
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 15)}) "
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
                 "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
                 "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
                 "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                f"updated_at = excluded.updated_at RETURNING {SUBSCRIPTION_COLUMNS}",
+                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait "
+                f"RETURNING {SUBSCRIPTION_COLUMNS}",
                 sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
                 orjson.dumps(sub.filters.to_dict()).decode(), sub.enabled, sub.ordered, sub.timeout,
-                sub.source, None if sub.enabled else sub.disabled_reason, now, now)
+                sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max,
+                sub.batch_wait)
             assert row is not None
             return subscription_from_row(tuple(row))
 
@@ -884,9 +888,11 @@ class PostgresStore(Store):
             "ON s.id = d.subscription_id AND s.enabled WHERE d.state IN ('pending', 'delivering')"))
         return float(value) if value is not None else None
 
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
         async def run(c: Conn) -> list[Claimed]:
-            rows = sorted(await c.fetch(CLAIM, now, limit, owner, now + lease), key=lambda r: (r[5], r[0]))
+            rows = sorted(await c.fetch(CLAIM, now, limit, owner, now + lease, list(skip)),
+                          key=lambda r: (r[5], r[0]))
             if not rows:
                 return []
             subs = {r[0]: subscription_from_row(tuple(r)) for r in await c.fetch(
@@ -901,31 +907,51 @@ class PostgresStore(Store):
         return await self._write(run)
 
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        async def run(c: Conn) -> bool:
-            if outcome.state == "delivered":
-                sub_id = await c.fetchval(
-                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, "
-                    "updated_at = $1, lease_owner = NULL, last_status = $2, last_error = NULL WHERE id = $3 "
-                    "RETURNING subscription_id", outcome.at, outcome.http_status, delivery_id)
-                if sub_id is None:
-                    return False
-                await c.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = $1 "
-                                "WHERE id = $2", outcome.at, sub_id)
-                return True
-            sub_id = await c.fetchval(
-                "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, "
-                "last_status = $4, lease_owner = NULL, updated_at = $5 "
-                "WHERE id = $6 AND lease_owner = $7 AND state = 'delivering' RETURNING subscription_id",
-                outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
-                outcome.at, delivery_id, owner)
-            if sub_id is None:
-                return False
-            await c.execute("UPDATE subscriptions SET failures = failures + 1, last_error = $1, last_error_at = $2 "
-                            "WHERE id = $3", outcome.error, outcome.at, sub_id)
-            if outcome.disable:
+        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        delivered = [(i, o) for i, o in outcomes if o.state == "delivered"]
+        others = [(i, o) for i, o in outcomes if o.state != "delivered"]
+
+        async def run(c: Conn) -> list[bool]:
+            owners: dict[str, str] = {}
+            if delivered:  # one statement for the batch's successes (always recorded)
+                owners.update((r[0], r[1]) for r in await c.fetch(
+                    "UPDATE deliveries d SET state = 'delivered', attempts = d.attempts + 1, delivered_at = u.at, "
+                    "updated_at = u.at, lease_owner = NULL, last_status = u.status, last_error = NULL "
+                    "FROM unnest($1::text[], $2::float8[], $3::int[]) AS u(id, at, status) WHERE d.id = u.id "
+                    "RETURNING d.id, d.subscription_id",
+                    [i for i, _ in delivered], [o.at for _, o in delivered], [o.http_status for _, o in delivered]))
+            if others:  # failures and handed-back leases, only while the lease is still ours
+                owners.update((r[0], r[1]) for r in await c.fetch(
+                    "UPDATE deliveries d SET state = u.state, attempts = d.attempts + u.counted, "
+                    "next_attempt_at = u.next, updated_at = u.at, lease_owner = NULL, "
+                    "last_error = CASE WHEN u.counted = 1 THEN u.error ELSE d.last_error END, "
+                    "last_status = CASE WHEN u.counted = 1 THEN u.status ELSE d.last_status END "
+                    "FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::int[], $6::float8[], "
+                    "$7::int[]) AS u(id, state, next, error, status, at, counted) "
+                    "WHERE d.id = u.id AND d.lease_owner = $8 AND d.state = 'delivering' "
+                    "RETURNING d.id, d.subscription_id",
+                    [i for i, _ in others], [o.state for _, o in others],
+                    [o.next_attempt_at or o.at for _, o in others], [o.error for _, o in others],
+                    [o.http_status for _, o in others], [o.at for _, o in others],
+                    [int(o.attempted) for _, o in others], owner))
+            counters = AttemptCounters()
+            for delivery_id_, outcome in outcomes:
+                if delivery_id_ in owners:
+                    counters.add(owners[delivery_id_], outcome)
+            # Subscription rows in one order on every instance: no deadlock between their batches.
+            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
+                await c.execute("UPDATE subscriptions SET successes = successes + $1, "
+                                "last_success_at = greatest(last_success_at, $2) WHERE id = $3",
+                                successes, last_success, sub_id)
+            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
+                await c.execute("UPDATE subscriptions SET failures = failures + $1, last_error = $2, "
+                                "last_error_at = $3 WHERE id = $4", failures, error, at, sub_id)
+            for sub_id, (reason, at) in sorted(counters.disable.items()):
                 await c.execute("UPDATE subscriptions SET enabled = false, disabled_reason = $1, updated_at = $2 "
-                                "WHERE id = $3", outcome.disable, ts_iso(outcome.at), sub_id)
-            return True
+                                "WHERE id = $3", reason, ts_iso(at), sub_id)
+            return [delivery_id_ in owners for delivery_id_, _ in outcomes]
 
         return await self._write(run)
 

@@ -24,7 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +94,7 @@ INSERT_DELIVERY = (
 )
 SUBSCRIPTION_COLUMNS = (
     "id, kind, target, stream, secrets, filters, enabled, ordered, timeout, source, disabled_reason, "
-    "created_at, updated_at"
+    "created_at, updated_at, batch_max, batch_wait"
 )
 # Due deliveries of enabled subscriptions; for ordered ones, only the first unfinished one per message.
 CLAIM = (
@@ -211,11 +211,32 @@ def subscription_stats(subscriptions: Iterable[Any],
     return out
 
 
+@dataclass
+class AttemptCounters:
+    """A batch of recorded attempts summed per subscription, so that each subscription's counters
+    take one UPDATE per batch (shared by both stores)."""
+
+    successes: dict[str, tuple[int, float]] = field(default_factory=dict)  # count, last at
+    failures: dict[str, tuple[int, str | None, float]] = field(default_factory=dict)  # count, last error, at
+    disable: dict[str, tuple[str, float]] = field(default_factory=dict)  # reason, at (HTTP 410)
+
+    def add(self, subscription_id: str, outcome: Outcome) -> None:
+        if outcome.state == "delivered":
+            count, last = self.successes.get(subscription_id, (0, 0.0))
+            self.successes[subscription_id] = (count + 1, max(last, outcome.at))
+        elif outcome.attempted:
+            count = self.failures.get(subscription_id, (0, None, 0.0))[0]
+            self.failures[subscription_id] = (count + 1, outcome.error, outcome.at)
+            if outcome.disable:
+                self.disable[subscription_id] = (outcome.disable, outcome.at)
+
+
 def subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
         id=row[0], kind=row[1], target=row[2], stream=row[3], secrets=tuple(orjson.loads(row[4])),
         filters=Filters.from_dict(orjson.loads(row[5])), enabled=bool(row[6]), ordered=bool(row[7]),
         timeout=row[8], source=row[9], disabled_reason=row[10], created_at=row[11], updated_at=row[12],
+        batch_max=int(row[13]), batch_wait=float(row[14]),
     )
 
 
@@ -1017,15 +1038,16 @@ class SQLiteStore(Store):
 
         def run(batch: _Batch) -> Subscription:
             batch.conn.execute(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
                 "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
                 "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
                 "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait",
                 (sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
                  orjson.dumps(sub.filters.to_dict()).decode(), int(sub.enabled), int(sub.ordered), sub.timeout,
-                 sub.source, None if sub.enabled else sub.disabled_reason, now, now))
+                 sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max, sub.batch_wait))
             row = batch.conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
                                      (sub.id,)).fetchone()
             return subscription_from_row(row)
@@ -1069,10 +1091,15 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
+        skipped = tuple(skip)
+        sql = CLAIM if not skipped else CLAIM.replace(
+            " ORDER BY", f" AND d.subscription_id NOT IN ({','.join('?' * len(skipped))}) ORDER BY")
+
         def run(batch: _Batch) -> list[Claimed]:
             conn = batch.conn
-            rows = conn.execute(CLAIM, (now, limit)).fetchall()
+            rows = conn.execute(sql, (now, *skipped, limit)).fetchall()
             if not rows:
                 return []
             marks = ",".join("?" * len(rows))
@@ -1090,35 +1117,49 @@ class SQLiteStore(Store):
         return await self._submit(run)
 
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        def run(batch: _Batch) -> bool:
+        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        def run(batch: _Batch) -> list[bool]:
             conn = batch.conn
-            if outcome.state == "delivered":
-                cur = conn.execute(
-                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, "
-                    "updated_at = ?, lease_owner = NULL, last_status = ?, last_error = NULL WHERE id = ? "
-                    "RETURNING subscription_id", (outcome.at, outcome.at, outcome.http_status, delivery_id))
-                row = cur.fetchone()
-                if row is None:
-                    return False
-                conn.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = ? WHERE id = ?",
-                             (outcome.at, row[0]))
-                return True
-            cur = conn.execute(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
-                "last_status = ?, lease_owner = NULL, updated_at = ? "
-                "WHERE id = ? AND lease_owner = ? AND state = 'delivering' RETURNING subscription_id",
-                (outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
-                 outcome.at, delivery_id, owner))
-            row = cur.fetchone()
-            if row is None:
-                return False
-            conn.execute("UPDATE subscriptions SET failures = failures + 1, last_error = ?, last_error_at = ? "
-                         "WHERE id = ?", (outcome.error, outcome.at, row[0]))
-            if outcome.disable:
+            recorded: list[bool] = []
+            counters = AttemptCounters()
+            for delivery_id, outcome in outcomes:
+                if outcome.state == "delivered":
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, "
+                        "updated_at = ?, lease_owner = NULL, last_status = ?, last_error = NULL WHERE id = ? "
+                        "RETURNING subscription_id",
+                        (outcome.at, outcome.at, outcome.http_status, delivery_id)).fetchone()
+                elif not outcome.attempted:  # the lease handed back, no attempt made
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL, "
+                        "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'delivering' "
+                        "RETURNING subscription_id",
+                        (outcome.next_attempt_at or outcome.at, outcome.at, delivery_id, owner)).fetchone()
+                else:
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, "
+                        "last_error = ?, last_status = ?, lease_owner = NULL, updated_at = ? "
+                        "WHERE id = ? AND lease_owner = ? AND state = 'delivering' RETURNING subscription_id",
+                        (outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
+                         outcome.at, delivery_id, owner)).fetchone()
+                recorded.append(row is not None)
+                if row is not None:
+                    counters.add(row[0], outcome)
+            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
+                conn.execute("UPDATE subscriptions SET successes = successes + ?, "
+                             "last_success_at = max(coalesce(last_success_at, 0), ?) WHERE id = ?",
+                             (successes, last_success, sub_id))
+            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
+                conn.execute("UPDATE subscriptions SET failures = failures + ?, last_error = ?, last_error_at = ? "
+                             "WHERE id = ?", (failures, error, at, sub_id))
+            for sub_id, (reason, at) in sorted(counters.disable.items()):
                 conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
-                             "WHERE id = ?", (outcome.disable, ts_iso(outcome.at), row[0]))
+                             "WHERE id = ?", (reason, ts_iso(at), sub_id))
+            if counters.disable:
                 self._subscriptions_changed(conn)
-            return True
+            return recorded
 
         return await self._submit(run)
 

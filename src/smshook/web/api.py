@@ -99,6 +99,7 @@ def _spec_of(sub: Subscription) -> dict[str, Any]:
                             "timeout": sub.timeout, "secret": list(sub.secrets)}
     if sub.kind == "webhook":
         data["url"] = sub.target
+        data["batch_max"], data["batch_wait"] = sub.batch_max, sub.batch_wait
     else:
         data["redis_url"], data["stream"] = sub.target, sub.stream
     return data
