@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query
 
 from smshook.storage.base import Store
 
+CURSOR = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"  # as web/api.py
+
 
 def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
     """The route, for the ``/v1`` router (``cursor`` checks a ``next_cursor``, as the other listings do)."""
@@ -23,7 +25,8 @@ def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
     async def list_rejected(
         connection: str | None = None,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 50,
-        cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page")] = None,
+        cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page",
+                                                  pattern=CURSOR)] = None,
     ) -> dict[str, Any]:
         rows = await store.rejected(limit + 1, cursor(cursor_), connection)
         more = len(rows) > limit
