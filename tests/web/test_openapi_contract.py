@@ -98,3 +98,18 @@ async def test_the_erasure_phone_pattern_is_what_the_api_reads(client: httpx.Asy
 async def test_replay_without_a_selection_is_refused_as_documented(client: httpx.AsyncClient) -> None:
     answer = await client.post("/v1/replay", headers=AUTH, json={"subscription_id": ""})
     assert answer.status_code == 400
+
+
+async def test_patch_with_a_null_target_keeps_the_target(client: httpx.AsyncClient) -> None:
+    made = await client.post("/v1/subscriptions", headers=AUTH, json={"id": "p", "url": "https://crm.example.com/x"})
+    assert made.status_code == 201
+    kept = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"url": None, "ordered": True})
+    assert kept.status_code == 200 and kept.json()["url"] == "https://crm.example.com/x" and kept.json()["ordered"]
+    moved = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"url": None, "redis_url": "redis://r:6379/0"})
+    assert moved.status_code == 200 and moved.json()["kind"] == "redis"
+    extra = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"nonsense": 1})
+    assert extra.status_code == 400 and "nonsense" in extra.json()["error"]
+    conflict = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"url": "https://crm.example.com/y"})
+    assert conflict.status_code == 200
+    stream = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"stream": "s"})
+    assert stream.status_code == 409 and "stream" in stream.json()["error"]

@@ -47,6 +47,7 @@ MAX_SEQ = (1 << 63) - 1  # the largest delivery cursor (a 64-bit row number)
 # What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
 # value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
 CURSOR = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"  # a next_cursor, or empty
+TARGET_KEYS = ("url", "redis_url", "stream")  # where a subscription delivers
 SUBSCRIPTION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 WHEN_SCHEMA = {"anyOf": [{"format": "date"}, {"format": "date-time"}]}
 BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api_token>`")
@@ -103,13 +104,15 @@ class ReplayRequest(BaseModel):
 
 
 def _patch_schema() -> dict[str, Any]:
-    """PATCH's body in the OpenAPI document: some of SubscriptionSpec's fields, nothing else; a target
-    (``url``, ``redis_url``, ``stream``) is a string when given (null would leave none)."""
+    """PATCH's body in the OpenAPI document: some of SubscriptionSpec's fields, nothing else."""
     properties = SubscriptionSpec.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
-    for key in ("url", "redis_url", "stream"):
-        field = {k: v for k, v in properties[key].items() if k not in ("anyOf", "default")}
-        properties[key] = {**field, "type": "string"}
-    return {"type": "object", "properties": properties, "additionalProperties": False}
+    for key in TARGET_KEYS:
+        properties[key]["description"] += " Null or absent: unchanged."
+    def given(*keys: str) -> dict[str, Any]:
+        return {"required": list(keys), "properties": {k: {"type": "string"} for k in keys}}
+
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "not": {"anyOf": [given("url", "redis_url"), given("url", "stream")]}}
 
 
 def _spec_of(sub: Subscription) -> dict[str, Any]:
@@ -300,10 +303,15 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
 
     @v1.patch("/subscriptions/{subscription_id}", summary="Change some fields of a subscription",
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-                  "schema": _patch_schema()}}}})
+                  "schema": _patch_schema()}}}},
+              responses={409: {"model": ErrorBody, "description": "A stream for a webhook subscription"}})
     async def patch_subscription(subscription_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         existing = await found(subscription_id)
+        body = {k: v for k, v in body.items() if not (k in TARGET_KEYS and v is None)}  # null target: unchanged
         merged = _spec_of(existing)
+        if body.get("stream") is not None and existing.kind != "redis" and body.get("redis_url") is None:
+            raise ApiError(409, f"stream: subscription {subscription_id!r} is a webhook; a stream is for Redis "
+                                "subscriptions (give redis_url too)")
         if "url" in body or "redis_url" in body:
             merged.pop("url", None), merged.pop("redis_url", None), merged.pop("stream", None)
         merged.update(body)
