@@ -13,17 +13,21 @@ from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
+# A whsec_ secret as secret_bytes() reads it (24 to 64 bytes of base64), for the OpenAPI document.
+_B64 = "[A-Za-z0-9+/]"
+SECRET_PATTERN = (f"^whsec_(({_B64}{{4}}){{8,21}}({_B64}{{2}}==)?|({_B64}{{4}}){{8,20}}{_B64}{{3}}=)$")
 
 
 class FilterSpec(BaseModel):
     """Which events a subscription receives; every list empty (the default) means all events."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     types: list[Literal["status", "inbound", "optout", "optin"]] = Field(
         default_factory=list, description="Event types.")
     connections: list[str] = Field(default_factory=list, description="Connection names.")
-    statuses: list[str] = Field(default_factory=list, description="Unified statuses (status events).")
+    statuses: list[str] = Field(default_factory=list, description="Unified statuses (status events).",
+                                json_schema_extra={"items": {"type": "string", "enum": list(STATUSES)}})
     keywords: list[str] = Field(
         default_factory=list, description="Inbound only: the message's keyword (first word, any case), e.g. STOP."
     )
@@ -53,13 +57,21 @@ class FilterSpec(BaseModel):
 class SubscriptionSpec(BaseModel):
     """A subscription: a webhook ``url`` (signed per Standard Webhooks) or a ``redis_url`` + ``stream``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a JSON 0 is not `false`, "5" is not a number (the OpenAPI document's types hold as written)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"oneOf": [  # _one_target
+        {"required": ["url"], "properties": {"url": {"type": "string"}, "redis_url": {"type": "null"},
+                                             "stream": {"type": "null"}}},
+        {"required": ["redis_url"], "properties": {"redis_url": {"type": "string"}, "url": {"type": "null"}}}]})
 
-    url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.")
-    redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.")
+    url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.",
+                            json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.-]*[A-Za-z]"
+                                                          r"(:[0-9]{1,5})?([/?#][\x21-\x7e]*)?$"})
+    redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.",
+                                  json_schema_extra={"pattern": "^([Rr][Ee][Dd][Ii][Ss][Ss]?|[Uu][Nn][Ii][Xx])://"})
     stream: str | None = Field(default=None, description="Redis stream name (default `smshook`).")
     secret: SecretStr | list[SecretStr] | None = Field(
-        default=None,
+        default=None, json_schema_extra={"pattern": SECRET_PATTERN, "minItems": 1,
+                                          "items": {"type": "string", "pattern": SECRET_PATTERN}},
         description="whsec_ signing secret; a list during rotation (all sign, the first is current). "
         "Unset: one is generated and kept.",
     )

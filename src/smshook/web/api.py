@@ -15,12 +15,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Body, Depends, FastAPI, Query, Request, Response, Security
+from fastapi import APIRouter, Body, Depends, FastAPI, Path, Query, Request, Response, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from smshook import __version__, stats
 from smshook.errors import StoreError
@@ -41,7 +42,7 @@ from smshook.web.api_rejected import rejected_router
 from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
-from smshook.web.params import ApiError
+from smshook.web.params import CURSOR, ApiError, time_query
 from smshook.web.params import cursor as _cursor
 from smshook.web.params import utc as _utc
 from smshook.web.params import when as _when
@@ -50,6 +51,8 @@ from smshook.web.stream import Feed, add_stream_route
 MAX_LIMIT = 500
 READY_TIMEOUT = 5.0  # seconds /readyz waits for its write probe to commit
 MAX_SEQ = (1 << 63) - 1  # the largest delivery cursor (a 64-bit row number)
+TARGET_KEYS = ("url", "redis_url", "stream")  # where a subscription delivers
+SUBSCRIPTION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api_token>`")
 
 
@@ -67,7 +70,7 @@ class OrjsonResponse(JSONResponse):
 
 
 class SubscriptionCreate(SubscriptionSpec):
-    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+    id: str | None = Field(default=None, pattern=SUBSCRIPTION_ID,
                            description="Subscription id (default: generated)")
 
 
@@ -81,7 +84,10 @@ Instant = Annotated[datetime | None, BeforeValidator(_not_a_number)]  # never a 
 
 
 class ReplayRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["event_ids"], "properties": {"event_ids": {"minItems": 1}}},
+        {"required": ["message_id"], "properties": {"message_id": {"type": "string", "minLength": 1}}},
+        {"required": ["subscription_id"], "properties": {"subscription_id": {"type": "string", "minLength": 1}}}]})
 
     event_ids: list[str] = Field(default_factory=list, max_length=1000)
     subscription_id: str | None = None
@@ -91,6 +97,18 @@ class ReplayRequest(BaseModel):
     until: Instant = None
     states: list[Literal["pending", "delivered", "dead"]] = Field(
         default_factory=list, description="Only deliveries in these states (default: any not in flight)")
+
+
+def _patch_schema() -> dict[str, Any]:
+    """PATCH's body in the OpenAPI document: some of SubscriptionSpec's fields, nothing else."""
+    properties = SubscriptionSpec.model_json_schema(ref_template="#/components/schemas/{model}")["properties"]
+    for key in TARGET_KEYS:
+        properties[key]["description"] += " Null or absent: unchanged."
+    def given(*keys: str) -> dict[str, Any]:
+        return {"required": list(keys), "properties": {k: {"type": "string"} for k in keys}}
+
+    return {"type": "object", "properties": properties, "additionalProperties": False,
+            "not": {"anyOf": [given("url", "redis_url"), given("url", "stream")]}}
 
 
 def _spec_of(sub: Subscription) -> dict[str, Any]:
@@ -142,16 +160,14 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         connection: str | None = None,
         type: Literal["status", "inbound", "optout", "optin"] | None = None,
         message_id: str | None = None,
-        status: str | None = None,
-        since: Annotated[str | None, Query(description="ISO 8601 (a date, or a date and time; no zone: UTC); "
-                                           "received at or after", max_length=64)] = None,
+        status: Annotated[str | None, Query(json_schema_extra={"enum": list(STATUSES)})] = None,
+        since: Annotated[str | None, time_query("received at or after")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+        cursor: Annotated[str | None, Query(description="next_cursor of the previous page", pattern=CURSOR)] = None,
         phone: Annotated[str | None, Query(
             max_length=64, description="Events whose `from` or `to` is this number, written any way "
             "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
-        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); received before",
-                                           max_length=64)] = None,
+        until: Annotated[str | None, time_query("received before")] = None,
     ) -> dict[str, Any]:
         if status is not None and status not in STATUSES:
             raise ApiError(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
@@ -178,13 +194,11 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     async def list_quarantine(
         connection: str | None = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Query(pattern=CURSOR)] = None,
         state: Annotated[Literal["open", "dismissed", "all"], Query(
             description="open (not dismissed; the default), dismissed, or all")] = "open",
-        since: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen at or after",
-                                           max_length=64)] = None,
-        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); first seen before",
-                                           max_length=64)] = None,
+        since: Annotated[str | None, time_query("first seen at or after")] = None,
+        until: Annotated[str | None, time_query("first seen before")] = None,
     ) -> dict[str, Any]:
         rows = await store.quarantined(limit + 1, _cursor(cursor), connection, state,
                                        _when("since", since), _when("until", until))
@@ -196,7 +210,9 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         "Re-run the connection's current adapter on a quarantined request and store its events. 200 "
         '{"id", "reprocessed": true, "reprocessed_at", "connection", "events": <new>, "duplicates": <n>}; '
         "the entry is kept, marked reprocessed_at / reprocess_result. 404 unknown id, 409 already "
-        "re-processed or connection gone, 422 still unreadable (kept unchanged): {\"error\": reason}"))
+        "re-processed or connection gone, 422 still unreadable (kept unchanged): {\"error\": reason}"),
+             responses={409: {"model": ErrorBody, "description": "Re-processed already, or the connection is gone"},
+                        422: {"model": ErrorBody, "description": "Still unreadable; the entry is kept unchanged"}})
     async def reprocess_quarantined(quarantine_id: str) -> dict[str, Any]:
         try:
             result = await reprocess(store, configured, quarantine_id)
@@ -258,7 +274,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         stats = await store.subscription_stats()
         return {"data": [s.public(stats.get(s.id)) for s in await store.subscriptions()]}
 
-    @v1.post("/subscriptions", status_code=201, summary="Create a subscription (a secret is generated if omitted)")
+    @v1.post("/subscriptions", status_code=201, summary="Create a subscription (a secret is generated if omitted)",
+             responses={409: {"model": ErrorBody, "description": "A subscription with this id exists"}})
     async def create_subscription(body: SubscriptionCreate) -> dict[str, Any]:
         sub_id = body.id or f"sub_{uuid.uuid4().hex[:24]}"
         safe_target(body)
@@ -273,8 +290,10 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         sub = await found(subscription_id)
         return sub.public((await store.subscription_stats()).get(sub.id))
 
-    @v1.put("/subscriptions/{subscription_id}", summary="Replace a subscription (the secret stays if omitted)")
-    async def put_subscription(subscription_id: str, body: SubscriptionSpec, response: Response) -> dict[str, Any]:
+    @v1.put("/subscriptions/{subscription_id}", summary="Replace a subscription (the secret stays if omitted)",
+            responses={201: {"description": "Created: there was no subscription with this id"}})
+    async def put_subscription(subscription_id: Annotated[str, Path(pattern=SUBSCRIPTION_ID)], body: SubscriptionSpec,
+                               response: Response) -> dict[str, Any]:
         existing = await store.subscription(subscription_id)
         safe_target(body)
         stored = await store.put_subscription(body.build(subscription_id, "api", keep=existing))
@@ -283,10 +302,17 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         poke()
         return stored.public()
 
-    @v1.patch("/subscriptions/{subscription_id}", summary="Change some fields of a subscription")
+    @v1.patch("/subscriptions/{subscription_id}", summary="Change some fields of a subscription",
+              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+                  "schema": _patch_schema()}}}},
+              responses={409: {"model": ErrorBody, "description": "A stream for a webhook subscription"}})
     async def patch_subscription(subscription_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         existing = await found(subscription_id)
+        body = {k: v for k, v in body.items() if not (k in TARGET_KEYS and v is None)}  # null target: unchanged
         merged = _spec_of(existing)
+        if body.get("stream") is not None and existing.kind != "redis" and body.get("redis_url") is None:
+            raise ApiError(409, f"stream: subscription {subscription_id!r} is a webhook; a stream is for Redis "
+                                "subscriptions (give redis_url too)")
         if "url" in body or "redis_url" in body:
             merged.pop("url", None), merged.pop("redis_url", None), merged.pop("stream", None)
         merged.update(body)
@@ -310,7 +336,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     @v1.get("/deliveries", summary="Deliveries (the outbox), newest first")
     async def list_deliveries(
         subscription_id: str | None = None,
-        state: str | None = None,
+        state: Annotated[str | None, Query(json_schema_extra={"enum": list(DELIVERY_STATES)})] = None,
         event_id: str | None = None,
         connection: str | None = None,
         message_id: str | None = None,
@@ -382,7 +408,11 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette names the methods of the first route of the path only
+            headers = {**{k: v for k, v in (headers or {}).items() if k.lower() != "allow"},
+                       "allow": ", ".join(_methods(app, request))}
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> JSONResponse:
@@ -391,3 +421,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     return app
 
 
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at the request's path (a 405's ``Allow``)."""
+    return [method for method in ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+            if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in app.router.routes)]

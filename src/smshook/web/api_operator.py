@@ -20,6 +20,7 @@ from smshook.providers import formats
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
 from smshook.web import params
+from smshook.web.params import time_query
 
 PAGE = 500
 MAX_LIMIT = 500
@@ -51,12 +52,10 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
         connection: str | None = None,
         type: Literal["status", "inbound", "optout", "optin"] | None = None,
         message_id: str | None = None,
-        status: str | None = None,
+        status: Annotated[str | None, Query(json_schema_extra={"enum": list(STATUSES)})] = None,
         phone: Annotated[str | None, Query(max_length=64)] = None,
-        since: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); received at or after",
-                                           max_length=64)] = None,
-        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); received before",
-                                           max_length=64)] = None,
+        since: Annotated[str | None, time_query("received at or after")] = None,
+        until: Annotated[str | None, time_query("received before")] = None,
     ) -> StreamingResponse:
         if status is not None and status not in STATUSES:
             raise error(400, f"status: {status!r} is not one of {', '.join(STATUSES)}")
@@ -98,10 +97,8 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
     async def subscription_deliveries(
         subscription_id: str,
         state: str | None = None,
-        since: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); queued at or after",
-                                           max_length=64)] = None,
-        until: Annotated[str | None, Query(description="ISO 8601 (no zone: UTC); queued before",
-                                           max_length=64)] = None,
+        since: Annotated[str | None, time_query("queued at or after")] = None,
+        until: Annotated[str | None, time_query("queued before")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     ) -> dict[str, Any]:

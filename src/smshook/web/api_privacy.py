@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from smshook.privacy import Retention, subscriber_digits
 from smshook.storage import privacy
 from smshook.storage.base import Store
 
+# A number subscriber_digits() reads, for the OpenAPI document: 6 to 20 digits after a + or 00 (or
+# none, then not starting 00), with spaces, dashes, dots and brackets anywhere.
+_SEP = r"[\s().-]*"
+_DIGITS = rf"[0-9]({_SEP}[0-9]){{5,19}}{_SEP}$"
+PHONE = rf"^{_SEP}(\+{_SEP}{_DIGITS}|0{_SEP}0{_SEP}{_DIGITS}|(?!0{_SEP}0){_DIGITS})"
 Who = Annotated[str, Query(min_length=1, max_length=200, description="Who does this (kept in the audit)")]
 
 
@@ -23,7 +28,8 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
         "(written any way: +447700900123, 00447700900123, 44 7700 900123, URL-encoded) is anonymized. "
         '200 {"erased": {"events", "raw_requests", "quarantine", "deliveries", "subscriptions"}, "audit_id"}; '
         "the audit row and log line never hold the number"))
-    async def erase_subscriber(phone: str, who: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    async def erase_subscriber(phone: Annotated[str, Path(json_schema_extra={"pattern": PHONE})],
+                               who: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
         try:
             digits = subscriber_digits(phone)
         except ValueError as exc:
@@ -34,7 +40,7 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
     @router.delete("/quarantine/{quarantine_id}", summary=(
         "Dismiss a quarantined request: it stays, marked resolved with who, why and when, and leaves the "
         "open list (GET /v1/quarantine?state=dismissed shows it). 200: the entry; 404 unknown id; 409 "
-        "dismissed already"))
+        "dismissed already"), responses={409: {"description": "Dismissed already"}})
     async def dismiss(quarantine_id: str, who: Who,
                       why: Annotated[str, Query(min_length=1, max_length=500, description="Why")]) -> dict[str, Any]:
         try:

@@ -19,6 +19,7 @@ Plain ASGI, no framework: this is the hot path. For each request, in order:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import ipaddress
@@ -53,6 +54,16 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 log = logging.getLogger("smshook.hooks")
 access_log = logging.getLogger("smshook.access")
 PREFIX = "/hooks/"
+# The per-request CPU guard: a body over BIG_BODY bytes is verified and parsed (and its events stamped)
+# in a worker thread, so the event loop keeps serving other clients meanwhile (the GIL hands it the CPU
+# every few milliseconds); smaller bodies, nearly every real callback, take the inline fast path, where a
+# thread hop would cost more than the parse. A valid 1 MiB batch takes ~0.1-0.5 s to parse (README,
+# "Limits"). At most BIG_PARSES such parses run at once (a flood of big bodies cannot pile up threads
+# or memory); a request that waits more than BIG_PARSE_WAIT seconds for its turn gets the provider's
+# retry-later answer (nothing stored, as when the store is down).
+BIG_BODY = 32 * 1024
+BIG_PARSES = 2
+BIG_PARSE_WAIT = 10.0
 REFUSED = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
            413: "too_large"}
 
@@ -148,6 +159,12 @@ def parse_events(connection: Connection, request: RawRequest, received: datetime
     return Parsed(stamped, events.context) if isinstance(events, Parsed) else stamped
 
 
+def verify_and_parse(connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
+    """:func:`verify_request` then :func:`parse_events`: the CPU-bound part of the hook path."""
+    verify_request(connection, request)
+    return parse_events(connection, request, received)
+
+
 class Refused(Exception):
     """A request refused before it reached the adapter (never stored)."""
 
@@ -240,6 +257,7 @@ class HookApp:
         self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies else None
         self.metrics = metrics or Metrics(connections, process=False)
         self._unknown = self.metrics.hook_meters(UNKNOWN)
+        self._big_parses = asyncio.Semaphore(BIG_PARSES)  # the CPU guard's slots (see BIG_BODY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -330,8 +348,15 @@ class HookApp:
         request = RawRequest(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
                              client[0] if client else None, url, received)
         try:
-            verify_request(connection, request)
-            events = parse_events(connection, request, received)
+            if len(body) > BIG_BODY:
+                try:
+                    events = await self._parse_aside(connection, request, received)
+                except TimeoutError:
+                    log.warning("too many large requests at once: answered a %d-byte request to %s with "
+                                "retry-later", len(body), connection.name)
+                    return provider.acknowledge(request, Outcome([], stored=False)), "busy"
+            else:
+                events = verify_and_parse(connection, request, received)
         except AuthError as exc:
             return await self._rejected(connection, request, received, token_in_path, exc, meters)
         except AdapterFailure as exc:
@@ -354,6 +379,16 @@ class HookApp:
         ex.duplicates = duplicates = len(result.new) - new
         outcome = Outcome(events, True, new, duplicates, context_of(events))
         return provider.acknowledge(request, outcome), "duplicate" if events and not new else "accepted"
+
+    async def _parse_aside(self, connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
+        """:func:`verify_and_parse` in a worker thread, one of at most :data:`BIG_PARSES`; raises
+        TimeoutError when no slot frees up within :data:`BIG_PARSE_WAIT` seconds."""
+        async with asyncio.timeout(BIG_PARSE_WAIT):
+            await self._big_parses.acquire()
+        try:
+            return await asyncio.to_thread(verify_and_parse, connection, request, received)
+        finally:
+            self._big_parses.release()
 
     async def _rejected(self, connection: Connection, request: RawRequest, received: datetime,
                         token_in_path: bool, error: AuthError, meters: HookMeters) -> tuple[Response, str]:

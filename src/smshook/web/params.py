@@ -8,8 +8,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import Query
 
 from smshook.events import iso
+
+# What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
+# value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
+CURSOR = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"  # a next_cursor, or empty
+WHEN_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date"},
+                                         {"type": "string", "format": "date-time"}]}
+
+
+def time_query(description: str) -> Any:
+    """A time query parameter as every route declares it (an ISO 8601 string; see :func:`when`)."""
+    return Query(description=f"ISO 8601, a date or a date and time (no zone: UTC); {description}",
+                 max_length=64, json_schema_extra=WHEN_SCHEMA)
+
 
 
 class ApiError(Exception):
