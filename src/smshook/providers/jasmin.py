@@ -78,6 +78,7 @@ class Jasmin(Provider):
             provider_status=code,
             failure_class=failure,
             occurred_at=_date(fields.get("donedate"), self.zone(connection), "donedate"),
+            submitted_at=smpp.submit_time(fields.get("subdate"), self.zone(connection)),
             details=details,
             key_extra=f"level={level or ''};id_smsc={fields.get('id_smsc', '')}",
         )

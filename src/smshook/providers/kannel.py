@@ -70,10 +70,10 @@ class Kannel(Provider):
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         query = raw_query(request.query)
         if "type" in query:
-            return [self._receipt(query)]
+            return [self._receipt(query, self.zone(connection))]
         return [self._inbound(request, query, connection)]
 
-    def _receipt(self, query: dict[str, bytes]) -> Event:
+    def _receipt(self, query: dict[str, bytes], zone: str) -> Event:
         fields = {name: formats.decode_text(value) for name, value in query.items()}
         code = fields["type"].strip()
         if code not in self.statuses:
@@ -107,6 +107,8 @@ class Kannel(Provider):
             from_=formats.phone(sender),
             to=formats.phone(handset),
             occurred_at=unix_time(fields.get("ts"), field="ts"),
+            # the SMSC's submit date in the receipt text (its local time: the connection's timezone)
+            submitted_at=smpp.submit_time(receipt.get("submit date"), zone),
             details=details,
             # One receipt per part of a long MT: the SMSC's id of each part tells them apart.
             key_extra=f"fid={fields.get('fid', '')}",

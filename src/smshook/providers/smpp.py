@@ -12,8 +12,11 @@ states (``stat``) and the SMPP command statuses (``ESME_*``, or ``0x%08lx`` numb
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
+from smshook.errors import InvalidRequest
 from smshook.events import FailureClass
+from smshook.providers import formats
 
 # stat -> (unified status, failure class). ACCEPTD/ENROUTE: the SMSC still holds the message.
 STATES: dict[str, tuple[str, FailureClass | None]] = {
@@ -67,3 +70,17 @@ def state(stat: str) -> tuple[str, FailureClass | None] | None:
 def command_status_class(code: int) -> FailureClass:
     """Failure class of a non-zero SMPP command status (a refused ``submit_sm``)."""
     return "temporary" if code in TEMPORARY_ESME else "permanent"
+
+
+def submit_time(value: str | None, zone: str) -> datetime | None:
+    """A receipt's ``submit date`` (``YYMMDDhhmm``, or ``YYMMDDhhmmss`` as some SMSCs write it) in the
+    SMSC's zone: the start of the message's time to delivery (smshook.lifecycle). None when absent or not
+    such a time: it only adds information, so a receipt is never refused for it."""
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) in (10, 12)):
+        return None
+    try:
+        return formats.parse_time(text, "%y%m%d%H%M%S" if len(text) == 12 else "%y%m%d%H%M", zone,
+                                  field="submit date")
+    except InvalidRequest:
+        return None
