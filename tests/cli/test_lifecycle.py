@@ -29,7 +29,9 @@ def run(*args: str, stdin: str | None = None) -> Result:
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "postgresql":
         return str(request.getfixturevalue("postgres_database"))
-    return f"sqlite:///{tmp_path / 'smshook.db'}"
+    url = f"sqlite:///{tmp_path / 'smshook.db'}"
+    with_store(url, lambda store: asyncio.sleep(0))  # the CLI refuses a database that is not there
+    return url
 
 
 def with_store(database: str, call: object) -> object:
