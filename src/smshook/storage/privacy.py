@@ -21,7 +21,9 @@ import orjson
 
 from smshook.errors import StoreError
 from smshook.events import iso, uuid7
-from smshook.privacy import Retention, Scrubber
+from smshook.lifecycle import erased, optouts
+from smshook.lifecycle import store as lifecycle_store
+from smshook.privacy import ERASED, Retention, Scrubber
 from smshook.storage.base import Store
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ log = logging.getLogger("smshook.audit")
 
 BATCH = 500  # rows per pruning transaction
 ERASE_BATCH = 200  # rows rewritten per erasure transaction
+OPT_EVENTS = ("optout", "optin")
 PROBE_PAD = bytes(8192)  # the probe writes this much (more than a page), then removes it
 
 
@@ -182,10 +185,13 @@ class Erasure:
     quarantine: int = 0
     deliveries: int = 0
     subscriptions: int = 0
+    registrations: int = 0  # registered messages (POST /v1/messages) to or from it
+    optouts_kept: int = 0  # sender scopes whose opt-out state is kept under the number's keyed hash
 
     def counts(self) -> dict[str, int]:
         return {"events": self.events, "raw_requests": self.raw_requests, "quarantine": self.quarantine,
-                "deliveries": self.deliveries, "subscriptions": self.subscriptions}
+                "deliveries": self.deliveries, "subscriptions": self.subscriptions,
+                "registrations": self.registrations, "optouts_kept": self.optouts_kept}
 
 
 def _scrub_details(scrubber: Scrubber, details: str) -> str:
@@ -209,8 +215,12 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     from or to it lose ``from``/``to`` (inbound events it sent also lose their text, the subscriber's
     own words); every other written occurrence, in texts, details, raw requests (path, query, headers,
     body, URL-encoded forms included), quarantine reasons and delivery errors, becomes ``[erased]``.
-    Deliveries of those events then carry the anonymized event. Returns the counts and the id of the
-    audit row it keeps (which never holds the number)."""
+    Deliveries of those events then carry the anonymized event. Registered messages (``POST
+    /v1/messages``) to it get ``to`` = ``[erased]`` (from it: ``from`` null), and their reference and
+    metadata lose it. Its opt-out / opt-in events lose the number and text like the others, but its
+    opt-out state is kept first under a keyed hash of the number (:mod:`smshook.lifecycle.erased`), so
+    it stays opted out. Returns the counts and the id of the audit row it keeps (which never holds the
+    number)."""
     scrubber = Scrubber(digits)
     db = _Db(store)
     done = Erasure()
@@ -220,20 +230,49 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     text_holds, text_args = db.holds("text", scrubber)
     details_holds, details_args = db.holds("details", scrubber)
     rows = await db.fetch(
-        f"SELECT id, type, sender, recipient, text, details FROM events WHERE sender = ? OR recipient = ? "
-        f"OR {text_holds} OR {details_holds}", [digits, digits, *text_args, *details_args], scrubber)
+        f"SELECT id, type, sender, recipient, text, details, keyword, coalesce(occurred_at, received_at), connection "
+        f"FROM events WHERE sender = ? OR recipient = ? OR {text_holds} OR {details_holds}",
+        [digits, digits, *text_args, *details_args], scrubber)
     updates: list[Statement] = []
-    for event_id, kind, sender, recipient, text, details in rows:
+    kept: list[optouts.Change] = []
+    for event_id, kind, sender, recipient, text, details, keyword, at, connection in rows:
         from_number = sender == digits or scrubber.holds(sender)
-        new_text = None if kind == "inbound" and from_number else (scrubber.text(text) if text else text)
+        if kind in OPT_EVENTS and from_number:  # its opt-out state outlives the number (lifecycle.erased)
+            kept.append(optouts.Change(event_id, kind, recipient, keyword, at, connection))
+        # the subscriber's own words go: its inbound messages' texts, and the STOP / START they implied
+        own_words = (kind == "inbound" or kind in OPT_EVENTS) and from_number
+        new_text = None if own_words else (scrubber.text(text) if text else text)
         updates.append((
             "UPDATE events SET sender = ?, recipient = ?, text = ?, details = ? WHERE id = ?",
             [None if from_number else sender,
              None if recipient == digits or scrubber.holds(recipient) else recipient,
              new_text, _scrub_details(scrubber, details), event_id]))
         affected_events.append(event_id)
+    if kept:  # before the events lose the number: a failure here leaves them as they were
+        done.optouts_kept = await lifecycle_store.write(store, lambda ldb: erased.keep(ldb, digits, kept))
     for start in range(0, len(updates), ERASE_BATCH):
         done.events += sum(await db.write(updates[start:start + ERASE_BATCH]))
+
+    # registrations of messages sent to it (or from it): the number, and its mentions in their
+    # reference and metadata; the provider ids (message_links) are identifiers and hold no number
+    conditions, args = ["recipient = ?", "sender = ?"], [digits, digits]
+    for column in ("recipient", "sender", "reference", "metadata"):
+        cond, extra = db.holds(column, scrubber)
+        conditions.append(cond)
+        args += extra
+    rows = await db.fetch("SELECT connection, message_id, recipient, sender, reference, metadata FROM registrations "
+                          f"WHERE {' OR '.join(conditions)}", args, scrubber)
+    updates = []
+    for connection, message_id, recipient, sender, reference, metadata in rows:
+        updates.append((
+            "UPDATE registrations SET recipient = ?, sender = ?, reference = ?, metadata = ? "
+            "WHERE connection = ? AND message_id = ?",
+            [ERASED if recipient == digits or scrubber.holds(recipient) else recipient,
+             None if sender == digits or scrubber.holds(sender) else sender,
+             scrubber.text(reference) if reference else reference,
+             _scrub_details(scrubber, metadata) if metadata else metadata, connection, message_id]))
+    for start in range(0, len(updates), ERASE_BATCH):
+        done.registrations += sum(await db.write(updates[start:start + ERASE_BATCH]))
 
     # raw requests (and the quarantine entries that show them)
     conditions, args = [], []
