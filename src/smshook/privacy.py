@@ -109,8 +109,9 @@ class RetentionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     events: str | None = Field(
-        default=None, description="Events (and, with their last event, messages' status rows and deliveries) "
-        "older than this are deleted. Unset: kept for ever.")
+        default=None, description="Events (and, with their last event, messages' status rows and deliveries; "
+        "registrations once their messages have no event left) older than this are deleted, but for each "
+        "number's latest opt-out / opt-in per sender. Unset: kept for ever.")
     raw_requests: str | None = Field(
         default=None, description="Raw requests (bodies as received) older than this are deleted, with the "
         "resolved quarantine entries that showed them (open entries keep theirs). Unset: kept for ever.")

@@ -50,7 +50,7 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
     @router.post("/prune", summary=(
         "Delete what is older than the configured retention now (as the background pruner does); "
         'dry_run=true only counts. 200 {"dry_run", "pruned": {"events", "messages", "deliveries", '
-        '"raw_requests", "quarantine"}}'))
+        '"raw_requests", "quarantine", "registrations"}}; the latest opt-out / opt-in of a number per sender stays'))
     async def prune(dry_run: bool = False) -> dict[str, Any]:
         if retention is None or not retention.active:
             return {"dry_run": dry_run, "pruned": privacy.Pruned().counts(),
