@@ -186,12 +186,13 @@ class Erasure:
     deliveries: int = 0
     subscriptions: int = 0
     registrations: int = 0  # registered messages (POST /v1/messages) to or from it
+    rejected: int = 0  # entries of the rejected-requests log (GET /v1/rejected)
     optouts_kept: int = 0  # sender scopes whose opt-out state is kept under the number's keyed hash
 
     def counts(self) -> dict[str, int]:
         return {"events": self.events, "raw_requests": self.raw_requests, "quarantine": self.quarantine,
                 "deliveries": self.deliveries, "subscriptions": self.subscriptions,
-                "registrations": self.registrations, "optouts_kept": self.optouts_kept}
+                "registrations": self.registrations, "optouts_kept": self.optouts_kept, "rejected": self.rejected}
 
 
 def _scrub_details(scrubber: Scrubber, details: str) -> str:
@@ -214,7 +215,8 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     """Anonymize everything that holds the number ``digits`` (see :mod:`smshook.privacy`): events
     from or to it lose ``from``/``to`` (inbound events it sent also lose their text, the subscriber's
     own words); every other written occurrence, in texts, details, raw requests (path, query, headers,
-    body, URL-encoded forms included), quarantine reasons and delivery errors, becomes ``[erased]``.
+    body, URL-encoded forms included), quarantine reasons, delivery errors and the rejected-requests log
+    becomes ``[erased]``.
     Deliveries of those events then carry the anonymized event. Registered messages (``POST
     /v1/messages``) to it get ``to`` = ``[erased]`` (from it: ``from`` null), and their reference and
     metadata lose it. Its opt-out / opt-in events lose the number and text like the others, but its
@@ -303,6 +305,20 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
                for qid, reason in quarantined.items()]
     for start in range(0, len(updates), ERASE_BATCH):
         done.quarantine += sum(await db.write(updates[start:start + ERASE_BATCH]))
+
+    # the rejected-requests log: masked requests, but a number is no secret to the masking
+    rejected_columns = ("url", "path", "query", "headers", "body", "reason", "message")
+    conditions, args = [], []
+    for column in rejected_columns:
+        cond, extra = db.holds(column, scrubber)
+        conditions.append(cond)
+        args += extra
+    rows = await db.fetch(f"SELECT id, {', '.join(rejected_columns)} FROM rejected_requests "
+                          f"WHERE {' OR '.join(conditions)}", args, scrubber)
+    updates = [(f"UPDATE rejected_requests SET {', '.join(c + ' = ?' for c in rejected_columns)} WHERE id = ?",
+                [*(scrubber.text(v) for v in values), rejected_id]) for rejected_id, *values in rows]
+    for start in range(0, len(updates), ERASE_BATCH):
+        done.rejected += sum(await db.write(updates[start:start + ERASE_BATCH]))
 
     # deliveries: their payload is the (now anonymized) event; their last error may quote the number
     delivery_ids: set[str] = set()

@@ -23,7 +23,7 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
         "(written any way: +447700900123, 00447700900123, 44 7700 900123, URL-encoded) is anonymized, and so "
         "are registered messages to it; an opt-out stays in force, kept under a keyed hash of the number. "
         '200 {"erased": {"events", "raw_requests", "quarantine", "deliveries", "subscriptions", "registrations", '
-        '"optouts_kept"}, "audit_id"}; the audit row and log line never hold the number'))
+        '"optouts_kept", "rejected"}, "audit_id"}; the audit row and log line never hold the number'))
     async def erase_subscriber(phone: str, who: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
         try:
             digits = subscriber_digits(phone)
