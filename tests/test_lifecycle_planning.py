@@ -120,8 +120,11 @@ def test_optout_state() -> None:
     assert optouts.state(history, None)["opted_out"] is True
     assert optouts.state([change(1, "optout", "A"), change(2, "optin", "A")], None)["opted_out"] is False
     assert optouts.state([], "A") == {"opted_out": False, "since": None, "keyword": None, "event_id": None,
-                                      "sender": None}
+                                      "sender": None, "erased": False}
     assert [c["sender"] for c in optouts.current(history)] == ["A", None, "B"]
+    kept = optouts.Change("id00", "optout", "A", "STOP", "2026-01-01T00:00:00Z", "csoft", erased=True)
+    assert optouts.state([kept], "A")["erased"] is True and optouts.state([kept], "A")["opted_out"] is True
+    assert optouts.state([kept, *history], "A")["erased"] is False  # a later change of the number decides
 
 
 def test_late_final_replaces_only_a_synthetic_expired() -> None:

@@ -22,6 +22,8 @@ from smshook.cli_operator import _dump, _settings, database_option, json_option
 from smshook.events import iso
 from smshook.lifecycle import registration
 from smshook.lifecycle import store as lifecycle_store
+from smshook.lifecycle.erased import lookup_number
+from smshook.privacy import ERASED
 from smshook.providers import formats
 
 
@@ -112,7 +114,7 @@ def _read(file: Path) -> str:
         _fail(f"cannot read {file}: {exc}")
 
 
-OPTOUT_FIELDS = ("phone", "sender", "opted_out", "since", "keyword", "event_id", "connection")
+OPTOUT_FIELDS = ("phone", "sender", "opted_out", "since", "keyword", "event_id", "connection", "erased")
 
 
 @click.command()
@@ -129,7 +131,7 @@ def optouts(config_file: Path | None, database: str | None, phone: str | None, s
             kind: str, as_json: bool) -> None:
     """List the numbers opted out (STOP), newest first; export them with --format csv or ndjson."""
     settings = _settings(config_file, database)
-    number = formats.phone(phone) if phone is not None else None
+    number = lookup_number(phone) if phone is not None else None
     if phone is not None and not number:
         _fail("--phone: empty; give a number such as +447700900123")
     if sender is not None:
@@ -168,7 +170,8 @@ def optouts(config_file: Path | None, database: str | None, phone: str | None, s
         for row in rows:
             scope = row["sender"] or "every sender"
             state = "opted out of" if row["opted_out"] else "opted back in to"
-            click.echo(f"{row['since']}  {row['phone']}  {state} {scope}  {row['keyword'] or ''}  {row['connection']}")
+            click.echo(f"{row['since']}  {row['phone'] or ERASED}  {state} {scope}  {row['keyword'] or ''}  "
+                       f"{row['connection']}")
 
 
 COMMANDS = (register, optouts)

@@ -2,8 +2,9 @@
 
 Phone numbers and message texts are personal data. Erasure (``DELETE /v1/subscribers/{phone}``,
 ``smshook erase``) looks for a number wherever smshook keeps it: the events' ``from``/``to``, texts and
-details, the raw requests' path, query, headers and body, the quarantine's reasons and the deliveries'
-last errors. A number is written in many ways: ``+447700900123``, ``447700900123``, ``00447700900123``,
+details, the raw requests' path, query, headers and body, the quarantine's reasons, the deliveries'
+last errors, the rejected-requests log and the registered messages (reference and metadata included).
+A number is written in many ways: ``+447700900123``, ``447700900123``, ``00447700900123``,
 ``+44 7700 900123``, ``+44-7700-900-123``, ``(+44) 7700 900123``, and in URL-encoded bodies
 ``%2B447700900123`` or ``+44+7700+900123``. :func:`number_pattern` matches all of them (and no longer
 number that merely contains the digits); it is written in the regular-expression syntax that both
@@ -109,8 +110,9 @@ class RetentionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     events: str | None = Field(
-        default=None, description="Events (and, with their last event, messages' status rows and deliveries) "
-        "older than this are deleted. Unset: kept for ever.")
+        default=None, description="Events (and, with their last event, messages' status rows and deliveries; "
+        "registrations once their messages have no event left) older than this are deleted, but for each "
+        "number's latest opt-out / opt-in per sender. Unset: kept for ever.")
     raw_requests: str | None = Field(
         default=None, description="Raw requests (bodies as received) older than this are deleted, with the "
         "resolved quarantine entries that showed them (open entries keep theirs). Unset: kept for ever.")

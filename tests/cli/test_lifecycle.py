@@ -93,7 +93,7 @@ def test_optouts_list_check_and_export(database: str) -> None:
     lines = listed.stdout.splitlines()
     assert len(lines) == 2 and "447700900002" in lines[0] and "UNSUBSCRIBE" in lines[0]
     exported = run("optouts", "--database", database, "--format", "csv").stdout.splitlines()
-    assert exported[0] == "phone,sender,opted_out,since,keyword,event_id,connection" and len(exported) == 3
+    assert exported[0] == "phone,sender,opted_out,since,keyword,event_id,connection,erased" and len(exported) == 3
     checked = run("optouts", "--database", database, "--phone", "+44 7700 900001", "--check", "12345")
     assert checked.exit_code == 1 and "is OPTED OUT of 12345" in checked.stdout
     other = run("optouts", "--database", database, "--phone", "0044 7700 900001", "--check", "999", "--json")

@@ -98,6 +98,37 @@ async def test_erase_a_subscriber(app: tuple[httpx.AsyncClient, Store]) -> None:
     assert "900123" not in str(row)
 
 
+async def test_an_erased_subscriber_stays_opted_out(app: tuple[httpx.AsyncClient, Store]) -> None:
+    client, _ = app
+    stop = b"SendTo=447700900100&ReplyTo=%2B447700900123&Message=Stop+texting+me"
+    assert (await client.post("/hooks/csoft", content=stop, headers=FORM)).status_code == 200
+    registered = await client.post("/v1/messages", json={"connection": "csoft", "message_id": "r1",
+                                                          "to": "+447700900123", "reference": "for 447700900123"})
+    assert registered.status_code == 201, registered.text
+
+    answer = await client.delete("/v1/subscribers/00447700900123", params={"who": "dpo"})
+    assert answer.status_code == 200, answer.text
+    erased = answer.json()["erased"]
+    assert erased["optouts_kept"] == 1 and erased["registrations"] == 1 and erased["events"] == 2
+
+    for spelled in ("+447700900123", "447700900123", "0044 7700 900123", "(+44) 7700 900 123", "+44-7700-900-123"):
+        found = (await client.get("/v1/optouts/check", params={"phone": spelled, "sender": "447700900100"})).json()
+        assert found["opted_out"] is True and found["erased"] is True and found["keyword"] == "STOP", spelled
+    other = await client.get("/v1/optouts/check", params={"phone": "+447700900123", "sender": "447700900999"})
+    assert other.json()["opted_out"] is False
+    [row] = (await client.get("/v1/optouts")).json()["data"]
+    assert row["phone"] is None and row["erased"] is True and row["sender"] == "447700900100"
+    everything = str((await client.get("/v1/events")).json()) + str((await client.get("/v1/optouts")).json()) + str(
+        (await client.get("/v1/messages/csoft/r1")).json())
+    assert "900123" not in everything
+
+    start = b"SendTo=447700900100&ReplyTo=%2B447700900123&Message=START"
+    assert (await client.post("/hooks/csoft", content=start, headers=FORM)).status_code == 200
+    found = (await client.get("/v1/optouts/check", params={"phone": "+447700900123", "sender": "447700900100"})).json()
+    assert found["opted_out"] is False and found["erased"] is False
+    assert (await client.get("/v1/optouts")).json()["data"] == []
+
+
 async def test_dismiss_a_quarantined_request(app: tuple[httpx.AsyncClient, Store]) -> None:
     client, _ = app
     assert (await client.post("/hooks/csoft", content=BROKEN, headers=FORM)).status_code == 400
@@ -125,7 +156,8 @@ async def test_prune_on_demand(app: tuple[httpx.AsyncClient, Store]) -> None:
     assert (await client.post("/hooks/csoft", content=SMS, headers=FORM)).status_code == 200
     answer = await client.post("/v1/prune", params={"dry_run": "true"})
     assert answer.status_code == 200 and answer.json() == {
-        "dry_run": True, "pruned": {"events": 0, "messages": 0, "deliveries": 0, "raw_requests": 0, "quarantine": 0}}
+        "dry_run": True, "pruned": {"events": 0, "messages": 0, "deliveries": 0, "raw_requests": 0, "quarantine": 0,
+                                    "registrations": 0}}
 
 
 UNSAFE = [

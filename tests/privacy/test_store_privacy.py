@@ -14,6 +14,7 @@ from smshook.forwarding.model import DeliveryQuery, Outcome, Subscription
 from smshook.privacy import ERASED, Retention, Scrubber, subscriber_digits
 from smshook.storage import EventQuery, RawRecord, Store, privacy
 from tests.forwarding.conftest import SECRET
+from tests.storage.test_rejected import entry
 from tests.storage.test_store import inbound, raw, status
 
 NUMBER = "447700900123"
@@ -136,7 +137,8 @@ async def test_prune_deletes_expired_rows_in_batches_and_keeps_the_rest(store: S
         await asyncio.sleep(0)
 
     counts = await privacy.prune(store, retention, now=now, batch=10, pause=pause)
-    assert counts == {"events": 25, "messages": 25, "deliveries": 25, "raw_requests": 27, "quarantine": 1}
+    assert counts == {"events": 25, "messages": 25, "deliveries": 25, "raw_requests": 27, "quarantine": 1,
+                      "registrations": 0}
     assert pauses >= 3 + 2  # batches of 10, a pause after each
     left = {e["message_id"] for e in await store.events(EventQuery(limit=100))}
     assert left == {"waiting", "fresh"}
@@ -162,3 +164,13 @@ async def test_per_connection_retention(store: Store) -> None:
 async def test_write_probe(store: Store) -> None:
     await privacy.probe_write(store)
     await privacy.probe_write(store)
+
+
+async def test_erase_reaches_the_rejected_requests_log(store: Store) -> None:
+    mine = await store.record_rejected(entry(b"From=%2B447700900123&Body=hi&AuthToken=oops"))
+    theirs = await store.record_rejected(entry(b"From=%2B447700900999&Body=hi"))
+    counts, _ = await privacy.erase(store, NUMBER)
+    assert counts["rejected"] == 1
+    rows = {r["id"]: r for r in await store.rejected()}
+    assert "900123" not in str(rows[mine]) and ERASED in str(rows[mine]) and "***" in str(rows[mine])
+    assert "447700900999" in str(rows[theirs])

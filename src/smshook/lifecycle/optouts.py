@@ -88,6 +88,7 @@ class Change:
     keyword: str | None
     at: str  # occurred_at, else received_at
     connection: str
+    erased: bool = False  # kept when the number was erased (smshook.lifecycle.erased): no number stored
 
 
 def state(changes: Sequence[Change], sender: str | None) -> dict[str, Any]:
@@ -107,9 +108,9 @@ def state(changes: Sequence[Change], sender: str | None) -> dict[str, Any]:
     if latest is None or latest.type != "optout":
         return {"opted_out": False, "since": latest.at if latest else None,
                 "keyword": latest.keyword if latest else None, "event_id": latest.id if latest else None,
-                "sender": latest.sender if latest else None}
+                "sender": latest.sender if latest else None, "erased": bool(latest and latest.erased)}
     return {"opted_out": True, "since": latest.at, "keyword": latest.keyword, "event_id": latest.id,
-            "sender": latest.sender}
+            "sender": latest.sender, "erased": latest.erased}
 
 
 def current(changes: Sequence[Change]) -> list[dict[str, Any]]:
@@ -118,4 +119,5 @@ def current(changes: Sequence[Change]) -> list[dict[str, Any]]:
     for c in changes:
         latest[c.sender] = c
     return [{"sender": c.sender, "opted_out": c.type == "optout", "since": c.at, "keyword": c.keyword,
-             "event_id": c.id, "connection": c.connection} for c in sorted(latest.values(), key=lambda c: c.id)]
+             "event_id": c.id, "connection": c.connection, "erased": c.erased}
+            for c in sorted(latest.values(), key=lambda c: c.id)]

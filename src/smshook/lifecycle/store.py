@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
-from smshook.lifecycle import optouts, parts
+from smshook.lifecycle import erased, optouts, parts
 from smshook.lifecycle.registration import ROW_COLUMNS, Registration, differences, from_row, to_row
 from smshook.status import FINAL
 
@@ -416,9 +416,14 @@ async def changes(db: Db, phone: str) -> list[optouts.Change]:
     return [optouts.Change(*r) for r in rows]
 
 
+async def all_changes(db: Db, phone: str) -> list[optouts.Change]:
+    """:func:`changes`, and the state kept when the number was erased, together in id order."""
+    return sorted([*await changes(db, phone), *await erased.kept(db, phone)], key=lambda c: c.id)
+
+
 async def check(store: Store, phone: str, sender: str | None) -> dict[str, Any]:
     """``GET /v1/optouts/check``: whether ``phone`` (normalized) is opted out of ``sender``."""
-    found = await read(store, lambda db: changes(db, phone))
+    found = await read(store, lambda db: all_changes(db, phone))
     return {"phone": phone, **optouts.state(found, sender)}
 
 
@@ -427,10 +432,10 @@ async def listing(store: Store, phone: str | None, limit: int = 50, before: str 
     """``GET /v1/optouts``: with ``phone``, every sender scope of that number (opted out or back in);
     without, the numbers currently opted out (newest opt-out first; ``before``: an event id cursor)."""
     if phone is not None:
-        found = await read(store, lambda db: changes(db, phone))
+        found = await read(store, lambda db: all_changes(db, phone))
         return [{"phone": phone, **c} for c in reversed(optouts.current(found)) if include_optins or c["opted_out"]]
     same = "l.recipient IS e.recipient" if _is_sqlite(store) else "l.recipient IS NOT DISTINCT FROM e.recipient"
-    where, args = ["e.type = 'optout'"], []
+    where, args = ["e.type = 'optout'", "e.sender IS NOT NULL"], []  # an erased number's: erased.listed
     if before is not None:
         where.append("e.id < ?")
         args.append(before)
@@ -440,5 +445,8 @@ async def listing(store: Store, phone: str | None, limit: int = 50, before: str 
         f"WHERE e.type IN ('optout', 'optin') AND {' AND '.join(where)} AND NOT EXISTS (SELECT 1 FROM events l "
         f"WHERE l.type IN ('optout', 'optin') AND l.sender = e.sender AND {same} AND l.id > e.id) "
         "ORDER BY e.id DESC LIMIT ?", (*args, limit)))
-    return [{"phone": r[0], "sender": r[3], "opted_out": True, "since": r[5], "keyword": r[4], "event_id": r[1],
-             "connection": r[6]} for r in rows]
+    clear = [{"phone": r[0], "sender": r[3], "opted_out": True, "since": r[5], "keyword": r[4], "event_id": r[1],
+              "connection": r[6], "erased": False} for r in rows]
+    # erased numbers' opt-outs, without the number (smshook.lifecycle.erased), in the same order
+    kept = await read(store, lambda db: erased.listed(db, limit, before))
+    return sorted([*clear, *kept], key=lambda r: r["event_id"], reverse=True)[:limit]

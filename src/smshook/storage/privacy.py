@@ -21,7 +21,9 @@ import orjson
 
 from smshook.errors import StoreError
 from smshook.events import iso, uuid7
-from smshook.privacy import Retention, Scrubber
+from smshook.lifecycle import erased, optouts
+from smshook.lifecycle import store as lifecycle_store
+from smshook.privacy import ERASED, Retention, Scrubber
 from smshook.storage.base import Store
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ log = logging.getLogger("smshook.audit")
 
 BATCH = 500  # rows per pruning transaction
 ERASE_BATCH = 200  # rows rewritten per erasure transaction
+OPT_EVENTS = ("optout", "optin")
 PROBE_PAD = bytes(8192)  # the probe writes this much (more than a page), then removes it
 
 
@@ -182,10 +185,14 @@ class Erasure:
     quarantine: int = 0
     deliveries: int = 0
     subscriptions: int = 0
+    registrations: int = 0  # registered messages (POST /v1/messages) to or from it
+    rejected: int = 0  # entries of the rejected-requests log (GET /v1/rejected)
+    optouts_kept: int = 0  # sender scopes whose opt-out state is kept under the number's keyed hash
 
     def counts(self) -> dict[str, int]:
         return {"events": self.events, "raw_requests": self.raw_requests, "quarantine": self.quarantine,
-                "deliveries": self.deliveries, "subscriptions": self.subscriptions}
+                "deliveries": self.deliveries, "subscriptions": self.subscriptions,
+                "registrations": self.registrations, "optouts_kept": self.optouts_kept, "rejected": self.rejected}
 
 
 def _scrub_details(scrubber: Scrubber, details: str) -> str:
@@ -208,9 +215,14 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     """Anonymize everything that holds the number ``digits`` (see :mod:`smshook.privacy`): events
     from or to it lose ``from``/``to`` (inbound events it sent also lose their text, the subscriber's
     own words); every other written occurrence, in texts, details, raw requests (path, query, headers,
-    body, URL-encoded forms included), quarantine reasons and delivery errors, becomes ``[erased]``.
-    Deliveries of those events then carry the anonymized event. Returns the counts and the id of the
-    audit row it keeps (which never holds the number)."""
+    body, URL-encoded forms included), quarantine reasons, delivery errors and the rejected-requests log
+    becomes ``[erased]``.
+    Deliveries of those events then carry the anonymized event. Registered messages (``POST
+    /v1/messages``) to it get ``to`` = ``[erased]`` (from it: ``from`` null), and their reference and
+    metadata lose it. Its opt-out / opt-in events lose the number and text like the others, but its
+    opt-out state is kept first under a keyed hash of the number (:mod:`smshook.lifecycle.erased`), so
+    it stays opted out. Returns the counts and the id of the audit row it keeps (which never holds the
+    number)."""
     scrubber = Scrubber(digits)
     db = _Db(store)
     done = Erasure()
@@ -220,20 +232,49 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     text_holds, text_args = db.holds("text", scrubber)
     details_holds, details_args = db.holds("details", scrubber)
     rows = await db.fetch(
-        f"SELECT id, type, sender, recipient, text, details FROM events WHERE sender = ? OR recipient = ? "
-        f"OR {text_holds} OR {details_holds}", [digits, digits, *text_args, *details_args], scrubber)
+        f"SELECT id, type, sender, recipient, text, details, keyword, coalesce(occurred_at, received_at), connection "
+        f"FROM events WHERE sender = ? OR recipient = ? OR {text_holds} OR {details_holds}",
+        [digits, digits, *text_args, *details_args], scrubber)
     updates: list[Statement] = []
-    for event_id, kind, sender, recipient, text, details in rows:
+    kept: list[optouts.Change] = []
+    for event_id, kind, sender, recipient, text, details, keyword, at, connection in rows:
         from_number = sender == digits or scrubber.holds(sender)
-        new_text = None if kind == "inbound" and from_number else (scrubber.text(text) if text else text)
+        if kind in OPT_EVENTS and from_number:  # its opt-out state outlives the number (lifecycle.erased)
+            kept.append(optouts.Change(event_id, kind, recipient, keyword, at, connection))
+        # the subscriber's own words go: its inbound messages' texts, and the STOP / START they implied
+        own_words = (kind == "inbound" or kind in OPT_EVENTS) and from_number
+        new_text = None if own_words else (scrubber.text(text) if text else text)
         updates.append((
             "UPDATE events SET sender = ?, recipient = ?, text = ?, details = ? WHERE id = ?",
             [None if from_number else sender,
              None if recipient == digits or scrubber.holds(recipient) else recipient,
              new_text, _scrub_details(scrubber, details), event_id]))
         affected_events.append(event_id)
+    if kept:  # before the events lose the number: a failure here leaves them as they were
+        done.optouts_kept = await lifecycle_store.write(store, lambda ldb: erased.keep(ldb, digits, kept))
     for start in range(0, len(updates), ERASE_BATCH):
         done.events += sum(await db.write(updates[start:start + ERASE_BATCH]))
+
+    # registrations of messages sent to it (or from it): the number, and its mentions in their
+    # reference and metadata; the provider ids (message_links) are identifiers and hold no number
+    conditions, args = ["recipient = ?", "sender = ?"], [digits, digits]
+    for column in ("recipient", "sender", "reference", "metadata"):
+        cond, extra = db.holds(column, scrubber)
+        conditions.append(cond)
+        args += extra
+    rows = await db.fetch("SELECT connection, message_id, recipient, sender, reference, metadata FROM registrations "
+                          f"WHERE {' OR '.join(conditions)}", args, scrubber)
+    updates = []
+    for connection, message_id, recipient, sender, reference, metadata in rows:
+        updates.append((
+            "UPDATE registrations SET recipient = ?, sender = ?, reference = ?, metadata = ? "
+            "WHERE connection = ? AND message_id = ?",
+            [ERASED if recipient == digits or scrubber.holds(recipient) else recipient,
+             None if sender == digits or scrubber.holds(sender) else sender,
+             scrubber.text(reference) if reference else reference,
+             _scrub_details(scrubber, metadata) if metadata else metadata, connection, message_id]))
+    for start in range(0, len(updates), ERASE_BATCH):
+        done.registrations += sum(await db.write(updates[start:start + ERASE_BATCH]))
 
     # raw requests (and the quarantine entries that show them)
     conditions, args = [], []
@@ -265,6 +306,20 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
     for start in range(0, len(updates), ERASE_BATCH):
         done.quarantine += sum(await db.write(updates[start:start + ERASE_BATCH]))
 
+    # the rejected-requests log: masked requests, but a number is no secret to the masking
+    rejected_columns = ("url", "path", "query", "headers", "body", "reason", "message")
+    conditions, args = [], []
+    for column in rejected_columns:
+        cond, extra = db.holds(column, scrubber)
+        conditions.append(cond)
+        args += extra
+    rows = await db.fetch(f"SELECT id, {', '.join(rejected_columns)} FROM rejected_requests "
+                          f"WHERE {' OR '.join(conditions)}", args, scrubber)
+    updates = [(f"UPDATE rejected_requests SET {', '.join(c + ' = ?' for c in rejected_columns)} WHERE id = ?",
+                [*(scrubber.text(v) for v in values), rejected_id]) for rejected_id, *values in rows]
+    for start in range(0, len(updates), ERASE_BATCH):
+        done.rejected += sum(await db.write(updates[start:start + ERASE_BATCH]))
+
     # deliveries: their payload is the (now anonymized) event; their last error may quote the number
     delivery_ids: set[str] = set()
     for start in range(0, len(affected_events), BATCH):
@@ -286,23 +341,26 @@ async def erase(store: Store, digits: str, actor: str | None = None) -> tuple[di
 
 
 # -- retention ------------------------------------------------------------------------------------
-def _expiry(db: _Db, retention: Retention, which: int, now: datetime) -> tuple[str, list[Any]] | None:
-    """A condition on ``connection`` and ``received_at``: the row is older than its retention."""
+def _expiry(db: _Db, retention: Retention, which: int, now: datetime, table: str = "",
+            time_column: str = "received_at") -> tuple[str, list[Any]] | None:
+    """A condition on ``connection`` and ``received_at`` (or ``time_column``) of ``table`` (a name or
+    alias; none: unqualified): the row is older than its retention."""
     default = (retention.events, retention.raw_requests)[which]
     clauses: list[str] = []
     args: list[Any] = []
+    connection, received = (f"{table}.connection", f"{table}.{time_column}") if table else ("connection", time_column)
     special = {name: pair[which] for name, pair in retention.connections.items()}
     for name, keep in sorted(special.items()):
         if keep is not None:
-            clauses.append("(connection = ? AND received_at < ?)")
+            clauses.append(f"({connection} = ? AND {received} < ?)")
             args += [name, iso(now - keep)]
     if default is not None:
         if special:
-            cond, extra = db.among("connection", sorted(special))
-            clauses.append(f"(NOT ({cond}) AND received_at < ?)")
+            cond, extra = db.among(connection, sorted(special))
+            clauses.append(f"(NOT ({cond}) AND {received} < ?)")
             args += [*extra, iso(now - default)]
         else:
-            clauses.append("received_at < ?")
+            clauses.append(f"{received} < ?")
             args.append(iso(now - default))
     if not clauses:
         return None
@@ -316,19 +374,87 @@ class Pruned:
     deliveries: int = 0
     raw_requests: int = 0
     quarantine: int = 0
+    registrations: int = 0
 
     def counts(self) -> dict[str, int]:
         return {"events": self.events, "messages": self.messages, "deliveries": self.deliveries,
-                "raw_requests": self.raw_requests, "quarantine": self.quarantine}
+                "raw_requests": self.raw_requests, "quarantine": self.quarantine, "registrations": self.registrations}
 
 
 # Events whose deliveries are still pending or in flight wait: forwarding them must not fail because
 # the event is gone. Their turn comes once delivered or dead-lettered.
 _UNFINISHED = ("NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id "
                "AND d.state IN ('pending', 'delivering'))")
+# A number's opt-out state is never pruned: per subscriber and sender scope, its latest opt-out or
+# opt-in event stays (a pruned STOP must not re-subscribe anyone; an erased number's state is kept in
+# erased_optouts instead, so its anonymized events may go).
+_OPT = "('optout', 'optin')"
+
+
+def _current_optout(db: _Db) -> str:
+    same = "l.recipient IS events.recipient" if db.engine == "sqlite" else \
+        "l.recipient IS NOT DISTINCT FROM events.recipient"
+    return (f"NOT (events.type IN {_OPT} AND events.sender IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events l "
+            f"WHERE l.type IN {_OPT} AND l.sender = events.sender AND {same} AND l.id > events.id))")
+
+
+# A message's events, but for the opt-out events kept above: they carry no status.
+def _no_events(connection: str, message_ids: str) -> str:
+    return (f"NOT EXISTS (SELECT 1 FROM events e WHERE e.connection = {connection} AND e.message_id IN ({message_ids}) "
+            f"AND e.type NOT IN {_OPT})")
+
+
+# A registration's provider ids (its parts, else its own id).
+_TRACKED = ("SELECT l.provider_id FROM message_links l WHERE l.connection = registrations.connection "
+            "AND l.message_id = registrations.message_id")
 # A raw request an open quarantine entry still needs (to be re-processed or dismissed) is kept.
 _NEEDED = ("NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.raw_request_id = raw_requests.id "
            "AND q.reprocessed_at IS NULL AND q.dismissed_at IS NULL)")
+
+
+async def _prune_registrations(db: _Db, retention: Retention, now: datetime, done: Pruned, dry_run: bool,
+                               batch: int, pause: Callable[[], Awaitable[None]] | None) -> None:
+    """Registrations older than the events retention (by ``registered_at``) whose messages have no
+    event left go with their links and their parts' status rows (a part never heard of has one too)."""
+    expired = _expiry(db, retention, 0, now, "registrations", "registered_at")
+    if expired is None:
+        return
+    cond, args = expired
+    empty = _no_events("registrations.connection", _TRACKED)
+    if dry_run:  # what would be left once the expired events are gone
+        survivor = _expiry(db, retention, 0, now, "e")
+        assert survivor is not None
+        alive, alive_args = survivor
+        [(n,)] = await db.fetch(
+            f"SELECT count(*) FROM registrations WHERE {cond} AND NOT EXISTS (SELECT 1 FROM events e WHERE "
+            f"e.connection = registrations.connection AND e.message_id IN ({_TRACKED}) AND e.type NOT IN {_OPT} "
+            f"AND NOT {alive})", [*args, *alive_args])
+        done.registrations = int(n)
+        return
+    while True:
+        rows = await db.fetch(f"SELECT connection, message_id FROM registrations WHERE {cond} AND {empty} LIMIT ?",
+                              [*args, batch])
+        if not rows:
+            return
+        statements: list[Statement] = []
+        for connection, message_id in rows:
+            # the same condition in every statement: a receipt that came meanwhile keeps all of it
+            gone = _no_events("registrations.connection", _TRACKED)
+            still = f"EXISTS (SELECT 1 FROM registrations WHERE connection = ? AND message_id = ? AND {gone})"
+            key = [connection, message_id]
+            statements += [
+                (f"DELETE FROM messages WHERE connection = ? AND message_id IN (SELECT provider_id FROM message_links "
+                 f"WHERE connection = ? AND message_id = ?) AND {still}", [connection, *key, *key]),
+                (f"DELETE FROM message_links WHERE connection = ? AND message_id = ? AND {still}", [*key, *key]),
+                (f"DELETE FROM registrations WHERE connection = ? AND message_id = ? AND {gone}", key),
+            ]
+        counts = await db.write(statements)
+        done.messages += sum(counts[0::3])
+        done.registrations += sum(counts[2::3])
+        if not any(counts[2::3]):
+            return
+        if pause is not None:
+            await pause()
 
 
 async def prune(store: Store, retention: Retention, *, dry_run: bool = False, now: datetime | None = None,
@@ -337,24 +463,27 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
     """Delete what is older than its retention, ``batch`` rows per short transaction (``pause`` is
     awaited between batches: the background pruner yields there). Events take their deliveries with
     them, and a message's status row goes with its last event; raw requests take the resolved
-    quarantine entries that showed them. ``dry_run``: only count. Returns the counts (and, when
-    something was deleted, keeps an audit row)."""
+    quarantine entries that showed them. A registration (``POST /v1/messages``) goes, with its parts'
+    links and status rows, once it is older than the events retention and none of its messages' events
+    is left. The opt-out state of a number is kept (its latest opt-out / opt-in per sender scope).
+    ``dry_run``: only count. Returns the counts (and, when something was deleted, keeps an audit row)."""
     db = _Db(store)
     now = now or datetime.now(UTC)
     done = Pruned()
     expired = _expiry(db, retention, 0, now)
     if expired is not None:
         cond, args = expired
+        prunable = f"{cond} AND {_UNFINISHED} AND {_current_optout(db)}"
         if dry_run:
-            [(n,)] = await db.fetch(f"SELECT count(*) FROM events WHERE {cond} AND {_UNFINISHED}", args)
+            [(n,)] = await db.fetch(f"SELECT count(*) FROM events WHERE {prunable}", args)
             done.events = int(n)
             [(n,)] = await db.fetch(f"SELECT count(*) FROM deliveries WHERE event_id IN (SELECT id FROM events "
-                                    f"WHERE {cond} AND {_UNFINISHED})", args)
+                                    f"WHERE {prunable})", args)
             done.deliveries = int(n)
         else:
             while True:
-                rows = await db.fetch(f"SELECT id, connection, message_id FROM events WHERE {cond} AND {_UNFINISHED} "
-                                      "LIMIT ?", [*args, batch])
+                rows = await db.fetch(f"SELECT id, connection, message_id FROM events WHERE {prunable} LIMIT ?",
+                                      [*args, batch])
                 if not rows:
                     break
                 ids = [r[0] for r in rows]
@@ -363,11 +492,14 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                 messages = sorted({(r[1], r[2]) for r in rows if r[2] is not None})
                 statements: list[Statement] = [
                     (f"DELETE FROM deliveries WHERE {in_ids} AND state NOT IN ('pending', 'delivering')", id_args),
-                    (f"DELETE FROM events WHERE {in_events} AND {_UNFINISHED}", event_args),
+                    (f"DELETE FROM events WHERE {in_events} AND {_UNFINISHED} AND {_current_optout(db)}", event_args),
                 ]
-                statements += [("DELETE FROM messages WHERE connection = ? AND message_id = ? AND NOT EXISTS "
-                                 "(SELECT 1 FROM events e WHERE e.connection = messages.connection "
-                                 "AND e.message_id = messages.message_id)", [c, m]) for c, m in messages]
+                # a registered message's status rows go with its registration (_prune_registrations)
+                statements += [("DELETE FROM messages WHERE connection = ? AND message_id = ? AND "
+                                + _no_events("messages.connection", "messages.message_id")
+                                + " AND NOT EXISTS (SELECT 1 FROM message_links k WHERE k.connection = "
+                                "messages.connection AND k.provider_id = messages.message_id)", [c, m])
+                               for c, m in messages]
                 counts = await db.write(statements)
                 done.deliveries += counts[0]
                 done.events += counts[1]
@@ -376,6 +508,7 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                     break
                 if pause is not None:
                     await pause()
+        await _prune_registrations(db, retention, now, done, dry_run, batch, pause)
     expired = _expiry(db, retention, 1, now)
     if expired is not None:
         cond, args = expired

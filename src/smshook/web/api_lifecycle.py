@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from smshook.events import iso
 from smshook.lifecycle import registration
 from smshook.lifecycle import store as lifecycle_store
+from smshook.lifecycle.erased import lookup_number
 from smshook.providers import formats
 from smshook.storage.base import Store
 
@@ -29,7 +30,7 @@ MAX_LIMIT = 500
 
 
 def _phone(value: str, name: str) -> str:
-    number = formats.phone(value)
+    number = lookup_number(value)  # any written form: "(+44) 7700 900 123" is 447700900123
     if not number:
         raise HTTPException(400, f"{name}: empty; give a number such as +447700900123")
     return number

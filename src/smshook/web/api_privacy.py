@@ -25,9 +25,10 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
 
     @router.delete("/subscribers/{phone}", summary=(
         "Erase a subscriber: every event, raw request, quarantine entry and delivery that holds the number "
-        "(written any way: +447700900123, 00447700900123, 44 7700 900123, URL-encoded) is anonymized. "
-        '200 {"erased": {"events", "raw_requests", "quarantine", "deliveries", "subscriptions"}, "audit_id"}; '
-        "the audit row and log line never hold the number"))
+        "(written any way: +447700900123, 00447700900123, 44 7700 900123, URL-encoded) is anonymized, and so "
+        "are registered messages to it; an opt-out stays in force, kept under a keyed hash of the number. "
+        '200 {"erased": {"events", "raw_requests", "quarantine", "deliveries", "subscriptions", "registrations", '
+        '"optouts_kept", "rejected"}, "audit_id"}; the audit row and log line never hold the number'))
     async def erase_subscriber(phone: Annotated[str, Path(json_schema_extra={"pattern": PHONE})],
                                who: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
         try:
@@ -55,7 +56,7 @@ def privacy_router(store: Store, error: type[Exception], retention: Retention | 
     @router.post("/prune", summary=(
         "Delete what is older than the configured retention now (as the background pruner does); "
         'dry_run=true only counts. 200 {"dry_run", "pruned": {"events", "messages", "deliveries", '
-        '"raw_requests", "quarantine"}}'))
+        '"raw_requests", "quarantine", "registrations"}}; the latest opt-out / opt-in of a number per sender stays'))
     async def prune(dry_run: bool = False) -> dict[str, Any]:
         if retention is None or not retention.active:
             return {"dry_run": dry_run, "pruned": privacy.Pruned().counts(),

@@ -90,7 +90,9 @@ export function lifecycleViews({ h, api, query, badge, fmtTime, duration, phone,
       const table = rows.length ? h("table", { class: "events optouts" },
         h("thead", {}, h("tr", {}, ["Since", "Number", "State", "Sender", "Keyword", "Connection"]
           .map((t) => h("th", {}, t)))),
-        h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.since)), h("td", {}, phone(r.phone)),
+        h("tbody", {}, rows.map((r) => h("tr", {}, h("td", {}, fmtTime(r.since)),
+          h("td", {}, r.phone ? phone(r.phone) : h("span", { class: "muted", title: "erased on request: "
+            + "the opt-out stays, kept under a hash of the number" }, r.erased ? "[erased]" : "—")),
           h("td", {}, r.opted_out ? h("span", { class: "badge s-rejected" }, "opted out")
             : h("span", { class: "badge s-delivered" }, "opted in")),
           h("td", {}, r.sender ?? "every sender"), h("td", {}, r.keyword ?? "—"), h("td", {}, r.connection)))))
