@@ -8,7 +8,6 @@ import socket
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
@@ -16,32 +15,34 @@ from smshook.forwarding.model import Claimed, DeliveryQuery, Subscription
 from smshook.forwarding.sinks import MAX_BODY_SHOWN, WebhookSink, status_line
 from smshook.forwarding.targets import UnsafeTarget, check_resolved, check_url
 from smshook.storage import Store
-from tests.forwarding.conftest import SECRET
+from tests.e2e.conftest import free_port
+from tests.forwarding.conftest import SECRET, Receiver
 from tests.storage.test_store import raw, status
 
 FAST = DispatchConfig(schedule=(0, 0.2), jitter=0, timeout=1.0, lease=3, poll_interval=0.05)
 
 
-async def test_a_name_resolving_to_loopback_is_refused_at_delivery(store: Store) -> None:
+async def test_a_name_resolving_to_loopback_is_refused_at_delivery(store: Store, receiver: Receiver) -> None:
     # Stored directly (as an older smshook, or another instance with the setting on, would have):
     # "localhost" resolves to 127.0.0.1, which this dispatcher may not reach.
-    await store.put_subscription(Subscription(id="s", kind="webhook", target="http://localhost:9/x",
+    port = receiver.url.rsplit(":", 1)[1]
+    await store.put_subscription(Subscription(id="s", kind="webhook", target=f"http://localhost:{port}/x",
                                               secrets=(SECRET,)))
     await store.append(raw(), [status("m1", "delivered")])
-    sent: list[httpx.Request] = []
-    answer = httpx.MockTransport(lambda r: sent.append(r) or httpx.Response(200))
-    sink = WebhookSink(httpx.AsyncClient(transport=answer))
-    dispatcher = Dispatcher(store, FAST, sinks={"webhook": sink})
+    dispatcher = Dispatcher(store, FAST)
     assert await dispatcher.run_once() == 1
+    await dispatcher.stop()
     [delivery] = await store.deliveries(DeliveryQuery())
-    assert sent == [] and delivery["state"] == "pending"
+    assert receiver.requests() == [] and delivery["state"] == "pending"
     assert "unsafe target" in delivery["last_error"] and "forwarding_allow_private_targets" in delivery["last_error"]
     allowed = Dispatcher(store, DispatchConfig(schedule=(0, 0), jitter=0, timeout=1.0, lease=3,
-                                               allow_private_targets=True), sinks={"webhook": sink})
+                                               allow_private_targets=True))
     deadline = time.monotonic() + 5
-    while not sent and time.monotonic() < deadline:
+    while not receiver.requests("/x") and time.monotonic() < deadline:
         await allowed.run_once()
-    assert len(sent) == 1 and sent[0].url.host == "localhost"
+        await asyncio.sleep(0.05)
+    await allowed.stop()
+    assert len(receiver.requests("/x")) == 1
 
 
 async def test_resolution_checks_every_address(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -83,10 +84,25 @@ def test_last_error_keeps_a_short_printable_status_line() -> None:
 
 
 async def test_receiver_error_body_is_not_echoed_in_full() -> None:
+    from aiohttp import web
+
     body = ("line one\r\nInjected: header\r\n" + "x" * 10_000).encode()
-    sink = WebhookSink(httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(500, content=body))))
-    sub = Subscription(id="s", kind="webhook", target="https://example.com/x", secrets=(SECRET,))
-    result = await sink.send(Claimed("msg_1", sub, {"type": "status"}, 0, "me"), b"{}", 1.0)
+
+    async def fail(request: web.Request) -> web.Response:
+        return web.Response(status=500, body=body)
+
+    app = web.Application()
+    app.router.add_post("/x", fail)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sink = WebhookSink()
+    try:
+        sub = Subscription(id="s", kind="webhook", target=f"http://127.0.0.1:{port}/x", secrets=(SECRET,))
+        result = await sink.send(Claimed("msg_1", sub, {"type": "status"}, 0, "me"), b"{}", 5.0)
+    finally:
+        await sink.aclose()
+        await runner.cleanup()
     assert result.error is not None and result.error.startswith("HTTP 500: line one Injected: header xxx")
     assert len(result.error) <= len("HTTP 500: ") + MAX_BODY_SHOWN and "\r" not in result.error
-    await sink.aclose()
