@@ -52,15 +52,16 @@ async def put(store: Store, at: datetime, event: Event) -> None:
 
 async def test_stats_window_is_exact_to_the_millisecond(store: Store) -> None:
     end = T + timedelta(hours=1)
-    for name, at in (("before", T - MS), ("first", T), ("edge", T + timedelta(minutes=10) - MS),
-                     ("next", T + timedelta(minutes=10)), ("last", end - MS), ("after", end)):
+    starts = [(f"bucket-{k}", T + timedelta(minutes=10 * k)) for k in range(6)]  # each bucket's first instant
+    for name, at in (("before", T - MS), *starts, ("edge", T + timedelta(minutes=10) - MS), ("last", end - MS),
+                     ("after", end)):
         await put(store, at, Event(type="status", message_id=name, status="delivered", provider_status="0"))
         await put(store, at, Event(type="inbound", message_id=f"in-{name}", from_="1", to="2", text=name))
     result = await store.stats(iso(T) or "", iso(end) or "", 600)
     [csoft] = result["connections"]
-    assert csoft["messages"] == 4  # first, edge, next, last: not 11:59:59.999 nor 13:00:00.000
-    assert [p["messages"] for p in csoft["series"]] == [2, 1, 0, 0, 0, 1]
-    assert result["inbound"] == {"csoft": 4}
+    assert csoft["messages"] == 8  # not 11:59:59.999 nor 13:00:00.000
+    assert [p["messages"] for p in csoft["series"]] == [2, 1, 1, 1, 1, 2]  # a bucket's start is in that bucket
+    assert result["inbound"] == {"csoft": 8}
 
 
 # -- migration 0009 --------------------------------------------------------------------------------

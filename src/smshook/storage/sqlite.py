@@ -121,8 +121,9 @@ REPLAY_SET = ("state = 'pending', earlier_attempts = earlier_attempts + attempts
 # outcome and time to delivery; a message with an earlier event (a lower seq, through the covering
 # index) began before the window (seq follows received_at up to commit delays; an event re-processed
 # from the quarantine later keeps its old received_at but gets a new seq, so its message may count in
-# a later window).
-_EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
+# a later window). Unix seconds rounded to the millisecond: julianday()'s double is off by some
+# microseconds either way, enough to put a message received exactly at a bucket's start in the bucket before.
+_EPOCH = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"
 STATS = (
     "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
     f"min({_EPOCH.format('received_at')}) AS first_received, "
