@@ -182,9 +182,19 @@ def key_time(value: datetime | None) -> str:
         return ""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
-    if value.microsecond:
-        return value.isoformat(timespec="milliseconds")[:-6] + "Z"
-    return value.isoformat()[:-6] + "Z"
+    text = _key_cache.get(value)  # memoized as iso() is: keys are made for every event received
+    if text is None:
+        if len(_key_cache) >= _ISO_CACHE_SIZE:
+            _key_cache.clear()
+        if value.microsecond:
+            text = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+        else:
+            text = value.isoformat()[:-6] + "Z"
+        _key_cache[value] = text
+    return text
+
+
+_key_cache: dict[datetime, str] = {}
 
 
 def idempotency_key(event: Event) -> bytes:
