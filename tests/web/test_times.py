@@ -26,7 +26,7 @@ from smshook.events import Event, finalize, stamp, uuid7
 from smshook.forwarding.model import Outcome, Subscription
 from smshook.providers.base import RawRequest
 from smshook.settings import load_settings
-from smshook.storage import RawRecord, Store
+from smshook.storage import RawRecord, Store, make_store
 from tests.storage.conftest import BACKENDS, new_store
 from tests.web.conftest import app_client
 
@@ -113,14 +113,13 @@ async def test_rejected_since_and_until_are_exact(app: tuple[httpx.AsyncClient, 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_replay_since_and_until_are_exact(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_cli_replay_and_events_since_and_until_are_exact(backend: str, request: pytest.FixtureRequest,
+                                                         tmp_path: Path) -> None:
+    """smshook replay and smshook events (the --since/--until of every command) on each backend."""
     url = request.getfixturevalue("postgres_database") if backend == "postgresql" else f"sqlite:///{tmp_path / 'r.db'}"
-    store = new_store(backend, request, tmp_path) if backend == "postgresql" else None
 
     async def seed() -> None:
-        from smshook.storage import make_store
-
-        s = store or make_store(url)
+        s = make_store(url)
         await s.open()
         try:
             await s.put_subscription(Subscription(id="crm", kind="webhook", target="https://x/", secrets=(
@@ -142,3 +141,12 @@ def test_replay_since_and_until_are_exact(backend: str, request: pytest.FixtureR
     assert "replayed 0 deliveries" in replay("--until", SECOND)
     assert "replayed 0 deliveries" in replay("--since", "2026-12-03T12:00:00.124Z")
     assert "replayed 1 deliveries" in replay("--since", SECOND)
+
+    def listed(*args: str) -> list[str]:
+        result = runner.invoke(main, ["events", "--database", url, "--json", *args])
+        assert result.exit_code == 0, result.output
+        return [line for line in result.stdout.splitlines() if line.strip()]
+
+    assert len(listed("--since", SECOND)) == 1 and listed("--until", SECOND) == []
+    assert listed("--since", "2026-12-03T12:00:00.124Z") == []
+    assert len(listed("--until", "2026-12-03T12:00:00.124")) == 1  # no zone: UTC
