@@ -274,7 +274,7 @@ def _store_call(config_file: Path | None, database: str | None, call: Callable[[
 def _utc(value: str | None, name: str) -> str | None:
     from datetime import UTC, datetime
 
-    from smshook.events import iso
+    from smshook.events import stamp
 
     if value is None:
         return None
@@ -282,7 +282,7 @@ def _utc(value: str | None, name: str) -> str | None:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         _fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-03-01T12:00:00Z)")
-    return iso(when if when.tzinfo else when.replace(tzinfo=UTC))
+    return stamp(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 @main.command()

@@ -19,7 +19,7 @@ import click
 
 from smshook.cli import _fail, config_option, with_store
 from smshook.cli_operator import _dump, _settings, database_option, json_option
-from smshook.events import iso
+from smshook.events import stamp
 from smshook.lifecycle import registration
 from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.erased import lookup_number
@@ -71,7 +71,7 @@ def register(config_file: Path | None, database: str | None, file: Path, kind: s
     stored when one is wrong. Prints how many were new, already registered, or in conflict."""
     settings = _settings(config_file, database)
     text = sys.stdin.read() if str(file) == "-" else _read(file)
-    now = iso(datetime.now(UTC)) or ""
+    now = stamp(datetime.now(UTC)) or ""
     try:
         parsed = []
         for number, item in read_items(text, kind):

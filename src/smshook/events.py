@@ -142,13 +142,68 @@ def _iso_utc(value: datetime) -> str:
     return value.isoformat()[:-6] + "Z"
 
 
+_stamp_cache: dict[datetime, str] = {}
+
+
+def stamp(value: datetime | None) -> str | None:
+    """The form every time is stored and compared in: UTC, always ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+
+    Fixed width (24 characters for years 1 to 9999), so text order is time order: with the display
+    form of :func:`iso`, ``"…12:00:00.123Z" >= "…12:00:00Z"`` is false. Milliseconds, like the
+    UUIDv7 ids and every time smshook has ever stored (finer digits are cut, as :func:`iso` cuts
+    them). :func:`shown` turns a stamp back into the display form."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = _stamp_cache.get(value)
+    if text is None:
+        if len(_stamp_cache) >= _ISO_CACHE_SIZE:
+            _stamp_cache.clear()
+        text = _stamp_cache[value] = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return text
+
+
+def shown(value: str | None) -> str | None:
+    """A stored :func:`stamp` in the public display form of :func:`iso` (``.000`` left out), so what
+    the API, exports and webhooks show is what they showed before storage became fixed-width."""
+    if value is not None and value.endswith(".000Z") and len(value) == 24:
+        return value[:-5] + "Z"
+    return value
+
+
+def key_time(value: datetime | None) -> str:
+    """The time as it enters the idempotency key. FROZEN: this is :func:`iso`'s format as it was when
+    keys were first stored (UTC, ``Z``, milliseconds only when non-zero, finer digits cut, ``""`` for
+    no time). Changing it would change every key, so a provider's retry of a callback stored before
+    an upgrade would be stored twice; tests/test_idempotency_keys.py pins keys made with it. Never
+    replace it with :func:`iso` or :func:`stamp`, whatever becomes of them."""
+    if value is None:
+        return ""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = _key_cache.get(value)  # memoized as iso() is: keys are made for every event received
+    if text is None:
+        if len(_key_cache) >= _ISO_CACHE_SIZE:
+            _key_cache.clear()
+        if value.microsecond:
+            text = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+        else:
+            text = value.isoformat()[:-6] + "Z"
+        _key_cache[value] = text
+    return text
+
+
+_key_cache: dict[datetime, str] = {}
+
+
 def idempotency_key(event: Event) -> bytes:
     """A deterministic 16-byte key from the provider's own data (never from smshook's clock).
 
     status:  connection, type, message id, raw status, channel, provider time, key_extra
     inbound: connection, type, message id, sender, recipient, text, provider time, key_extra
     """
-    when = iso(event.occurred_at) or ""
+    when = key_time(event.occurred_at)
     if event.type == "status":
         material = "\x1f".join((event.connection, event.type, event.message_id or "", event.provider_status or "",
                                  event.channel or "", when, event.key_extra))

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smshook.events import iso
+from smshook.events import iso, stamp
 from smshook.status import FINAL
 
 if TYPE_CHECKING:
@@ -61,14 +61,20 @@ async def collect(store: Store, window: str, connection: str | None = None,
     """The whole ``GET /v1/stats`` answer. ``configured`` (connection -> provider) lists connections
     that show, with zeros, even without messages in the window."""
     since_at, until_at, bucket = window_bounds(window, now)
+    # The store compares exact stamps (to the millisecond); the answer shows times as the API does.
+    found = await store.stats(stamp(since_at) or "", stamp(until_at) or "", bucket, connection)
     since, until = iso(since_at) or "", iso(until_at) or ""
-    found = await store.stats(since, until, bucket, connection)
     listed = {c["connection"] for c in found["connections"]}
     for name, provider in (configured or {}).items():
         if name not in listed and connection in (None, name):
             found["connections"].append(empty_connection(name, provider, since, until, bucket))
     found["connections"].sort(key=lambda c: c["connection"])
     return {"window": window, "since": since, "until": until, "bucket_seconds": bucket, **found}
+
+
+def exact(value: str) -> str:
+    """An ISO 8601 UTC time as stored (:func:`smshook.events.stamp`): the stores' exact bounds."""
+    return stamp(datetime.fromisoformat(value.replace("Z", "+00:00"))) or ""
 
 
 def epoch(value: str) -> float:

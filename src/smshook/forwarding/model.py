@@ -236,6 +236,6 @@ class ReplayQuery:
     subscription_id: str | None = None
     connection: str | None = None
     message_id: str | None = None
-    since: str | None = None  # ISO UTC, received_at >= since
-    until: str | None = None  # ISO UTC, received_at < until
+    since: str | None = None  # a stamp (events.stamp), received_at >= since
+    until: str | None = None  # a stamp, received_at < until
     states: tuple[str, ...] = ()

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from smshook.events import iso
+from smshook.events import stamp
 from smshook.lifecycle import optouts
 from smshook.privacy import subscriber_digits
 from smshook.providers import formats
@@ -60,7 +60,7 @@ async def key_of(db: Db) -> bytes | None:
 async def make_key(db: Db) -> bytes:
     """The database's hash key, made now (32 random bytes) if there is none yet (in a write transaction)."""
     await db.execute("INSERT INTO privacy_key (id, secret, created_at) VALUES (1, ?, ?) ON CONFLICT (id) DO NOTHING",
-                     (secrets.token_bytes(32), iso(datetime.now(UTC))))
+                     (secrets.token_bytes(32), stamp(datetime.now(UTC))))
     key = await key_of(db)
     assert key is not None
     return key
@@ -92,7 +92,7 @@ async def keep(db: Db, number: str, changes: Iterable[optouts.Change]) -> int:
     if not latest:
         return 0
     hashed = digest(await make_key(db), number)
-    now = iso(datetime.now(UTC))
+    now = stamp(datetime.now(UTC))
     for scope, c in latest.items():
         await db.execute(
             "INSERT INTO erased_optouts (phone_hash, scope, type, event_id, at, keyword, connection, erased_at) "

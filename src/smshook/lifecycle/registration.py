@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from smshook.events import iso
+from smshook.events import shown, stamp
 from smshook.providers import formats
 
 MAX_BATCH = 1000  # registrations per request
@@ -49,8 +49,8 @@ class Registration:
 
     def public(self) -> dict[str, Any]:
         return {"connection": self.connection, "message_id": self.message_id, "to": self.to, "from": self.from_,
-                "reference": self.reference, "parts": list(self.parts), "sent_at": self.sent_at,
-                "metadata": self.metadata, "registered_at": self.registered_at}
+                "reference": self.reference, "parts": list(self.parts), "sent_at": shown(self.sent_at),
+                "metadata": self.metadata, "registered_at": shown(self.registered_at)}
 
 
 def _text(item: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
@@ -77,7 +77,7 @@ def _time(value: Any) -> str:
         raise RegistrationError(f"sent_at: {value!r} is not an ISO 8601 time such as 2026-05-04T10:07:00Z") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # read as UTC, like every time smshook shows
-    return iso(when.astimezone(UTC)) or ""
+    return stamp(when.astimezone(UTC)) or ""
 
 
 def parse(item: Any, now: str, connections: Collection[str] | None = None) -> Registration:

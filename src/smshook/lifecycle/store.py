@@ -14,10 +14,12 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import orjson
 
+from smshook.events import shown, stamp
 from smshook.lifecycle import erased, optouts, parts
 from smshook.lifecycle.registration import ROW_COLUMNS, Registration, differences, from_row, to_row
 from smshook.status import FINAL
@@ -271,7 +273,7 @@ async def describe(store: Store, connection: str, message_id: str) -> dict[str, 
         start = await read(store, lambda db: _unregistered_start(db, connection, message_id, base))
         end = await read(store, lambda db: _final_at(db, connection, [message_id]))
         base.update({"registered": False, "reference": _echoed_reference(base), "metadata": None,
-                     "sent_at": start, "parts": [], "partial": False,
+                     "sent_at": shown(start), "parts": [], "partial": False,
                      "time_to_final_s": parts.seconds_between(start, end.get(message_id)) if base["final"] else None})
         return base
     return await read(store, lambda db: _registered_view(db, reg))
@@ -291,7 +293,9 @@ async def _unregistered_start(db: Db, connection: str, message_id: str, view: di
     own = [e for e in view["events"] if e["message_id"] == message_id and e["type"] == "status"]
     if len(own) < 2:
         return None
-    return min(e["occurred_at"] or e["received_at"] for e in own)  # type: ignore[no-any-return]
+    # the public events show times without `.000`: compare them as stored (fixed width), not as shown
+    return min(stamp(datetime.fromisoformat((e["occurred_at"] or e["received_at"]).replace("Z", "+00:00"))) or ""
+               for e in own)
 
 
 async def _final_at(db: Db, connection: str, ids: Sequence[str]) -> dict[str, str | None]:
@@ -330,7 +334,7 @@ async def _registered_view(db: Db, reg: Registration) -> dict[str, Any]:
     return {
         "connection": reg.connection, "message_id": reg.message_id, "registered": True,
         "reference": reg.reference, "metadata": reg.metadata, "to": reg.to, "from": reg.from_,
-        "sent_at": reg.sent_at, "registered_at": reg.registered_at,
+        "sent_at": shown(reg.sent_at), "registered_at": shown(reg.registered_at),
         "status": rolled.status, "final": rolled.final, "partial": rolled.partial,
         "conflict": any(bool(s[4]) for s in states.values()),
         "synthetic": any(p["synthetic"] for p in part_views),

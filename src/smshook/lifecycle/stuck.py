@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from smshook.events import Event, finalize, iso, uuid7
+from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.options import LifecycleOptions
 from smshook.storage.base import RawRecord
@@ -77,12 +77,12 @@ async def sweep_once(store: Store, connections: Mapping[str, tuple[str, Lifecycl
             if renew is not None and not await renew():
                 return total
             at = now or datetime.now(UTC)
-            cutoff = iso(at - timedelta(seconds=options.final_within)) or ""
+            cutoff = stamp(at - timedelta(seconds=options.final_within)) or ""
             overdue = await lifecycle_store.overdue(store, name, cutoff, batch)
             if not overdue:
                 break
             events = expired_events(name, provider, overdue, options.final_within, at)
-            received = iso(at) or ""
+            received = stamp(at) or ""
             raw = RawRecord(id=uuid7(), connection=name, provider=provider, method="INTERNAL",
                             path="/lifecycle/stuck", query="", headers=(), body=b"", client=None, received_at=received)
             result = await store.append(raw, events)

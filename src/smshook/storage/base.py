@@ -75,11 +75,11 @@ class EventQuery:
     type: str | None = None
     message_id: str | None = None
     status: str | None = None
-    since: str | None = None  # ISO UTC; received_at >= since
+    since: str | None = None  # a stamp (events.stamp: fixed width); received_at >= since
     before: str | None = None  # cursor: events with id < before
     limit: int = 50
     phone: str | None = None  # normalized digits (providers.formats.phone): ``from`` or ``to`` equals it
-    until: str | None = None  # ISO UTC; received_at < until
+    until: str | None = None  # a stamp; received_at < until
 
 
 class Store(abc.ABC):
@@ -160,7 +160,7 @@ class Store(abc.ABC):
     async def quarantined(self, limit: int = 50, before: str | None = None,
                           connection: str | None = None, state: str = "open", since: str | None = None,
                           until: str | None = None) -> list[dict[str, Any]]:
-        """Quarantined requests (first seen in ``[since, until)`` when given, ISO UTC), newest first,
+        """Quarantined requests (first seen in ``[since, until)`` when given, stamps), newest first,
         with reason and raw request, ``reprocessed_at`` and ``reprocess_result`` (``{"events": new,
         "duplicates": n}`` once re-processed, else null), and ``open``, ``dismissed_at``,
         ``dismissed_by``, ``dismissed_reason``. ``state``: ``open`` (not dismissed), ``dismissed`` or
@@ -187,7 +187,7 @@ class Store(abc.ABC):
     async def rejected(self, limit: int = 50, before: str | None = None,
                        connection: str | None = None, since: str | None = None,
                        until: str | None = None) -> list[dict[str, Any]]:
-        """Rejected requests (first seen in ``[since, until)`` when given, ISO UTC), newest first: ``id,
+        """Rejected requests (first seen in ``[since, until)`` when given, stamps), newest first: ``id,
         connection, provider, reason, message, http_status, attempts, first_seen, last_seen`` and the
         masked ``request`` (:func:`smshook.rejected.row_view`)."""
 

@@ -38,7 +38,7 @@ import orjson
 
 from smshook import stats
 from smshook.errors import StoreError
-from smshook.events import Event, iso
+from smshook.events import Event, stamp
 from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
 from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
@@ -66,7 +66,7 @@ from smshook.storage.sqlite import (
     request_view,
     subscription_from_row,
     subscription_stats,
-    ts_iso,
+    ts_stamp,
 )
 
 if TYPE_CHECKING:
@@ -137,13 +137,14 @@ CLAIM = (
 
 
 # Statistics (see smshook.stats), as in the SQLite store: one row per sent message whose first event was
-# received in [:start, :end) (unix seconds), with its bucket, outcome and time to delivery.
+# received in [:lo, :hi) (fixed-width stamps, exact to the millisecond), with its bucket (from :start, unix
+# seconds), outcome and time to delivery.
 _EPOCH = "extract(epoch FROM ({0})::timestamptz)::float8"
 STATS_MESSAGES = (
     "WITH candidates AS (SELECT DISTINCT connection, message_id FROM events "
     "WHERE received_at >= :lo AND received_at < :hi AND type = 'status' AND message_id IS NOT NULL{by_connection}), "
     "per_message AS (SELECT e.connection, e.message_id, min(e.provider) AS provider, "
-    f"min({_EPOCH.format('e.received_at')}) AS first_received, "
+    f"min({_EPOCH.format('e.received_at')}) AS first_received, min(e.received_at) AS first_received_at, "
     f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN e.status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(e.occurred_at, e.received_at)')} END) AS delivered_time, "
@@ -162,7 +163,7 @@ STATS_MESSAGES = (
     f"coalesce({_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END) AS d) AS x) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
-    "WHERE p.first_received >= :start::float8 AND p.first_received < :end::float8)"
+    "WHERE p.first_received_at >= :lo AND p.first_received_at < :hi)"
 )
 STATS_COUNTS = (
     "SELECT connection, provider, bucket, status, failure_class, country, operator, count(*)::int FROM m "
@@ -527,13 +528,13 @@ class PostgresStore(Store):
                 if event.type == "status" and event.message_id and event.status:
                     key = (event.connection, event.message_id)
                     current = await batch.state(*key)
-                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at,
+                    state, effect = advance(current, event.status, stamp(event.occurred_at), raw.received_at,
                                             event.synthetic)
                     if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
                         flags.append(False)
                         continue
                     if event.submitted_at is not None:
-                        batch.starts[key] = iso(event.submitted_at) or ""
+                        batch.starts[key] = stamp(event.submitted_at) or ""
                     if state is not current or event.submitted_at is not None:
                         batch.states[key] = changed[key] = state
                     status_keys.add(event.key)
@@ -585,12 +586,12 @@ class PostgresStore(Store):
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = await batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at, event.synthetic)
+                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
                 if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
                     flags.append(False)
                     continue
                 if event.submitted_at is not None:
-                    batch.starts[key] = iso(event.submitted_at) or ""
+                    batch.starts[key] = stamp(event.submitted_at) or ""
                 change = (key, state) if state is not current or event.submitted_at is not None else None
             seq = await conn.fetchval(INSERT_EVENT, *event_row(event, raw_id, effect))
             if seq is None:
@@ -809,17 +810,14 @@ class PostgresStore(Store):
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
-        start, end = stats.epoch(since), stats.epoch(until)
-        # Candidates by the received_at index, widened by a second on each side because ISO strings with
-        # and without milliseconds do not compare exactly as times; the exact bounds are applied in seconds.
-        args = {"lo": ts_iso(start - 1), "hi": ts_iso(end + 1), "start": start, "end": end,
+        # Stored times are fixed-width stamps: the received_at index gives the exact bounds.
+        args = {"lo": stats.exact(since), "hi": stats.exact(until), "start": stats.epoch(since),
                 "bucket": bucket_seconds, "connection": connection}
         by_connection = "" if connection is None else " AND connection = :connection"
         messages = STATS_MESSAGES.format(by_connection=by_connection)
         inbound_sql = (
             f"SELECT connection, count(*) FROM events WHERE received_at >= :lo AND received_at < :hi "
-            f"AND type = 'inbound' AND {_EPOCH.format('received_at')} >= :start "
-            f"AND {_EPOCH.format('received_at')} < :end{by_connection} GROUP BY connection")
+            f"AND type = 'inbound'{by_connection} GROUP BY connection")
 
         async def run(c: Conn) -> dict[str, Any]:
             async with c.transaction(isolation="repeatable_read", readonly=True):  # one snapshot for every part
@@ -834,7 +832,7 @@ class PostgresStore(Store):
 
     # -- forwarding -------------------------------------------------------------------------------
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = iso(datetime.now(UTC))
+        now = stamp(datetime.now(UTC))
         sub = subscription
 
         async def run(c: Conn) -> Subscription:
@@ -950,7 +948,7 @@ class PostgresStore(Store):
                                 "last_error_at = $3 WHERE id = $4", failures, error, at, sub_id)
             for sub_id, (reason, at) in sorted(counters.disable.items()):
                 await c.execute("UPDATE subscriptions SET enabled = false, disabled_reason = $1, updated_at = $2 "
-                                "WHERE id = $3", reason, ts_iso(at), sub_id)
+                                "WHERE id = $3", reason, ts_stamp(at), sub_id)
             return [delivery_id_ in owners for delivery_id_, _ in outcomes]
 
         return await self._write(run)

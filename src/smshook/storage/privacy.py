@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from smshook.errors import StoreError
-from smshook.events import iso, uuid7
+from smshook.events import stamp, uuid7
 from smshook.lifecycle import erased, optouts
 from smshook.lifecycle import store as lifecycle_store
 from smshook.privacy import ERASED, Retention, Scrubber
@@ -133,7 +133,7 @@ async def probe_write(store: Store) -> None:
 async def audit(store: Store, action: str, actor: str | None, detail: Mapping[str, Any]) -> str:
     """Keep one audit row (and log it): what was done, by whom, with counts. Never a phone number."""
     row_id = uuid7()
-    at = iso(datetime.now(UTC))
+    at = stamp(datetime.now(UTC))
     await _Db(store).write([("INSERT INTO audit_log (id, at, action, actor, detail) VALUES (?, ?, ?, ?, ?)",
                              [row_id, at, action, actor, orjson.dumps(dict(detail)).decode()])])
     log.info("audit %s by %s: %s", action, actor or "-", orjson.dumps(dict(detail)).decode(),
@@ -152,7 +152,7 @@ async def dismiss_quarantine(store: Store, quarantine_id: str, who: str, why: st
                              at: str | None = None) -> dict[str, Any]:
     """Mark a quarantine entry resolved (kept, not deleted): who dismissed it, why and when. Raises
     ``KeyError`` when there is no such entry and ``ValueError`` when it was dismissed already."""
-    when = at or iso(datetime.now(UTC))
+    when = at or stamp(datetime.now(UTC))
     db = _Db(store)
     [changed] = await db.write([(
         "UPDATE quarantine SET dismissed_at = ?, dismissed_by = ?, dismissed_reason = ? "
@@ -353,15 +353,15 @@ def _expiry(db: _Db, retention: Retention, which: int, now: datetime, table: str
     for name, keep in sorted(special.items()):
         if keep is not None:
             clauses.append(f"({connection} = ? AND {received} < ?)")
-            args += [name, iso(now - keep)]
+            args += [name, stamp(now - keep)]
     if default is not None:
         if special:
             cond, extra = db.among(connection, sorted(special))
             clauses.append(f"(NOT ({cond}) AND {received} < ?)")
-            args += [*extra, iso(now - default)]
+            args += [*extra, stamp(now - default)]
         else:
             clauses.append(f"{received} < ?")
-            args.append(iso(now - default))
+            args.append(stamp(now - default))
     if not clauses:
         return None
     return "(" + " OR ".join(clauses) + ")", args

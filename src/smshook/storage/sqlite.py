@@ -34,7 +34,7 @@ import orjson
 
 from smshook import stats
 from smshook.errors import StoreError
-from smshook.events import PUBLIC_FIELDS, Event, iso
+from smshook.events import PUBLIC_FIELDS, Event, iso, shown, stamp
 from smshook.forwarding.model import (
     Claimed,
     DeliveryQuery,
@@ -117,12 +117,13 @@ REPLAY_SET = ("state = 'pending', earlier_attempts = earlier_attempts + attempts
 
 
 # Statistics (see smshook.stats): one row per sent message whose first event was received in
-# [:start, :end) (unix seconds), with its bucket, outcome and time to delivery. The scan starts at
-# :lo (a second early: ISO strings with and without milliseconds do not compare exactly as times); a
-# message with an earlier event (a lower seq, through the covering index) began before the window
-# (seq follows received_at up to commit delays; an event re-processed from the quarantine later keeps
-# its old received_at but gets a new seq, so its message may count in a later window).
-_EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
+# [:lo, :hi) (fixed-width stamps, exact to the millisecond), with its bucket (from :start, unix seconds),
+# outcome and time to delivery; a message with an earlier event (a lower seq, through the covering
+# index) began before the window (seq follows received_at up to commit delays; an event re-processed
+# from the quarantine later keeps its old received_at but gets a new seq, so its message may count in
+# a later window). Unix seconds rounded to the millisecond: julianday()'s double is off by some
+# microseconds either way, enough to put a message received exactly at a bucket's start in the bucket before.
+_EPOCH = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"
 STATS = (
     "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
     f"min({_EPOCH.format('received_at')}) AS first_received, "
@@ -133,7 +134,7 @@ STATS = (
     "THEN seq END) AS final_seq, max(network) AS network "
     "FROM events INDEXED BY events_received WHERE received_at >= :lo AND type = 'status' "
     "AND message_id IS NOT NULL{by_connection} "
-    "GROUP BY connection, message_id HAVING first_received >= :start AND first_received < :end), "
+    "GROUP BY connection, message_id HAVING min(received_at) >= :lo AND min(received_at) < :hi), "
     "m AS MATERIALIZED (SELECT p.connection, p.provider, "
     "CAST((p.first_received - :start) / :bucket AS INTEGER) AS bucket, coalesce(s.status, 'pending') AS status, "
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
@@ -179,7 +180,13 @@ def message_view(connection: str, message_id: str, state: Any,
 
 
 def ts_iso(value: float | None) -> str | None:
+    """A unix time (the deliveries' clock) as the API shows times."""
     return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
+
+
+def ts_stamp(value: float) -> str:
+    """A unix time as stored in a text column (:func:`smshook.events.stamp`)."""
+    return stamp(datetime.fromtimestamp(value, UTC)) or ""
 
 
 SUBSCRIPTION_STATS_SQL = "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"
@@ -256,7 +263,7 @@ def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
     return (
         event.id, event.type, event.connection, event.provider, event.message_id, event.status,
         event.provider_status, event.failure_class, event.channel, event.from_, event.to, event.text,
-        event.keyword, event.reply_to, event.reference, iso(event.occurred_at), iso(event.received_at),
+        event.keyword, event.reply_to, event.reference, stamp(event.occurred_at), stamp(event.received_at),
         event.price, event.currency,
         orjson.dumps(event.network).decode() if event.network is not None else None,
         orjson.dumps(event.details).decode(),
@@ -266,6 +273,7 @@ def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
 
 def public_event(row: Sequence[Any]) -> dict[str, Any]:
     data = dict(zip(PUBLIC_FIELDS, row, strict=False))
+    data["occurred_at"], data["received_at"] = shown(data["occurred_at"]), shown(data["received_at"])
     data["network"] = orjson.loads(data["network"]) if data["network"] else None
     data["details"] = orjson.loads(data["details"])
     return data
@@ -606,12 +614,12 @@ class SQLiteStore(Store):
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = changed[key] if key in changed else batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at, event.synthetic)
+                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
                 if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
                     flags.append(False)
                     continue
                 if event.submitted_at is not None:
-                    starts[key] = iso(event.submitted_at) or ""
+                    starts[key] = stamp(event.submitted_at) or ""
                 if state is not current or event.submitted_at is not None:
                     changed[key] = state
             fresh.add(event.key)
@@ -938,9 +946,9 @@ class SQLiteStore(Store):
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
-        start, end = stats.epoch(since), stats.epoch(until)
-        args: dict[str, Any] = {"lo": ts_iso(start - 1), "start": start, "end": end, "bucket": bucket_seconds,
-                                "connection": connection}
+        start = stats.epoch(since)
+        args: dict[str, Any] = {"lo": stats.exact(since), "hi": stats.exact(until), "start": start,
+                                "bucket": bucket_seconds, "connection": connection}
         by_connection = "" if connection is None else " AND connection = :connection"
 
         def run(c: sqlite3.Connection) -> dict[str, Any]:
@@ -949,8 +957,7 @@ class SQLiteStore(Store):
                 rows = c.execute(STATS.format(by_connection=by_connection), args).fetchall()
                 inbound = c.execute(
                     "SELECT connection, count(*) FROM events INDEXED BY events_received WHERE received_at >= :lo "
-                    f"AND type = 'inbound'{by_connection} AND {_EPOCH.format('received_at')} >= :start "
-                    f"AND {_EPOCH.format('received_at')} < :end GROUP BY connection", args).fetchall()
+                    f"AND received_at < :hi AND type = 'inbound'{by_connection} GROUP BY connection", args).fetchall()
             finally:
                 c.execute("COMMIT")
             counts = [r[:8] for r in rows if r[1] is not None]
@@ -1033,7 +1040,7 @@ class SQLiteStore(Store):
             raise
 
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = iso(datetime.now(UTC))
+        now = stamp(datetime.now(UTC))
         sub = subscription
 
         def run(batch: _Batch) -> Subscription:
@@ -1156,7 +1163,7 @@ class SQLiteStore(Store):
                              "WHERE id = ?", (failures, error, at, sub_id))
             for sub_id, (reason, at) in sorted(counters.disable.items()):
                 conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
-                             "WHERE id = ?", (reason, ts_iso(at), sub_id))
+                             "WHERE id = ?", (reason, ts_stamp(at), sub_id))
             if counters.disable:
                 self._subscriptions_changed(conn)
             return recorded

@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Query, Request, Response
 from starlette.exceptions import HTTPException
 
-from smshook.events import iso
+from smshook.events import stamp
 from smshook.lifecycle import registration
 from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.erased import lookup_number
@@ -50,7 +50,7 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
             body = orjson.loads(await request.body())
         except orjson.JSONDecodeError as exc:
             raise HTTPException(400, f"body: not JSON ({exc})") from None
-        now = iso(datetime.now(UTC)) or ""
+        now = stamp(datetime.now(UTC)) or ""
         batch = isinstance(body, dict) and "data" in body
         items = body["data"] if batch else [body]
         if batch and (not isinstance(items, list) or set(body) != {"data"}):

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from smshook import rejected
 from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
-from smshook.events import Event, finalize, iso, uuid7
+from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import optouts
 from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
@@ -397,7 +397,7 @@ class HookApp:
         meters.reject(reason)
         path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
         entry = rejected.record(connection.name, connection.provider.slug, request, reason, error.message,
-                                error.status, iso(received) or "", path, connection.token)
+                                error.status, stamp(received) or "", path, connection.token)
         try:
             await self.store.record_rejected(entry)
         except StoreError as exc:  # the answer is the same: the log is for operators
@@ -439,7 +439,7 @@ def _record(connection: Connection, request: RawRequest, received: datetime, tok
     return RawRecord(
         id=uuid7(), connection=connection.name, provider=connection.provider.slug, method=request.method,
         path=path, query=query.decode("latin-1"), headers=headers, body=body,
-        client=request.client, received_at=iso(received) or "",
+        client=request.client, received_at=stamp(received) or "",
     )
 
 

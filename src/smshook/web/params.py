@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Query
 
-from smshook.events import iso
+from smshook import events
 
 # What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
 # value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
@@ -55,12 +55,13 @@ def parsed(name: str, value: str | None) -> datetime | None:
 
 
 def utc(name: str, value: datetime | None) -> str | None:
-    """A datetime (a request body's field) as stored (UTC ISO 8601; naive is UTC), or 400 naming the
-    parameter when it has no UTC equivalent (``0001-01-01T00:00:00+01:00``)."""
+    """A datetime (a request body's field) as stored and compared (:func:`smshook.events.stamp`: UTC,
+    fixed width, exact to the millisecond; naive is UTC), or 400 naming the parameter when it has no
+    UTC equivalent (``0001-01-01T00:00:00+01:00``)."""
     if value is None:
         return None
     try:
-        return iso(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
+        return events.stamp(value.replace(tzinfo=UTC) if value.tzinfo is None else value)
     except (OverflowError, ValueError):
         raise ApiError(400, f"{name}: {value.isoformat()} is out of range (years 1 to 9999 in UTC)") from None
 
