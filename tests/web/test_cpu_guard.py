@@ -22,6 +22,7 @@ import pytest
 from smshook.app import SmshookApp
 from smshook.storage.sqlite import SQLiteStore
 from smshook.web import hooks
+from tests.fuzz.conftest import sns_offline  # noqa: F401  (autouse: SNS verified with the tests' certificate)
 from tests.fuzz.harness import fuzz_settings
 
 ROOT = Path(__file__).resolve().parent.parent.parent

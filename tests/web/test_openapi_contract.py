@@ -70,7 +70,7 @@ async def test_the_document_says_which_values_are_accepted(client: httpx.AsyncCl
     document = await spec(client)
     events = {p["name"]: p["schema"] for p in document["paths"]["/v1/events"]["get"]["parameters"]}
     assert events["status"]["enum"] == list(STATUSES)
-    assert events["since"]["anyOf"] == [{"format": "date"}, {"format": "date-time"}]
+    assert events["since"]["anyOf"] == [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
     cursor = events["cursor"]["anyOf"][0]["pattern"]
     assert re.match(cursor, "") and re.match(cursor, "01a23c01-95d4-7000-8835-5a100f8f6f00")
     assert not re.match(cursor, "provider")
