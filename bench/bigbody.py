@@ -47,8 +47,8 @@ from smshook.storage.sqlite import SQLiteStore  # noqa: E402
 from smshook.web.hooks import Connection, connections_from, verify_and_parse  # noqa: E402
 
 SIZE = 1 << 20
-SNS_MAX = 256 * 1024 - 2048  # AWS SNS publishes at most 256 KiB; the envelope's other fields fit in the rest
 SNS_MAX = 256 * 1024 - 2048  # AWS SNS publishes at most 256 KiB (the envelope fits in the rest)
+TEXT_FIELDS = ("text", "body", "message", "messagebody", "content", "parm", "keyword")  # padded, in this order
 TICK = 0.001
 
 
