@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema_rs
 import pytest
 
 from smshook.app import SmshookApp
@@ -70,7 +71,8 @@ async def test_the_document_says_which_values_are_accepted(client: httpx.AsyncCl
     document = await spec(client)
     events = {p["name"]: p["schema"] for p in document["paths"]["/v1/events"]["get"]["parameters"]}
     assert events["status"]["enum"] == list(STATUSES)
-    assert events["since"]["anyOf"] == [{"format": "date"}, {"format": "date-time"}]
+    assert events["since"]["anyOf"] == [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"},
+                                        {"type": "string", "maxLength": 0}]
     cursor = events["cursor"]["anyOf"][0]["pattern"]
     assert re.match(cursor, "") and re.match(cursor, "01a23c01-95d4-7000-8835-5a100f8f6f00")
     assert not re.match(cursor, "provider")
@@ -113,3 +115,74 @@ async def test_patch_with_a_null_target_keeps_the_target(client: httpx.AsyncClie
     assert conflict.status_code == 200
     stream = await client.patch("/v1/subscriptions/p", headers=AUTH, json={"stream": "s"})
     assert stream.status_code == 409 and "stream" in stream.json()["error"]
+
+
+# -- found after the feature merges (batching, lifecycle, exports) ----------------------------------------
+
+
+def _schema_valid(document: dict[str, Any], schema: dict[str, Any], value: Any) -> bool:
+    """Whether ``value`` is valid against ``schema`` of the document (its $refs resolved in it), as
+    Schemathesis validates (jsonschema_rs, ECMA-262 regular expressions, formats checked)."""
+    validator = jsonschema_rs.Draft202012Validator({**schema, "components": document["components"]},
+                                                   validate_formats=True)
+    return bool(validator.is_valid(value))
+
+
+async def test_an_empty_time_parameter_is_absent_and_documented(client: httpx.AsyncClient) -> None:
+    document = await spec(client)
+    for path in ("/v1/events", "/v1/quarantine", "/v1/rejected", "/v1/export/events", "/v1/deliveries"):
+        for parameter in document["paths"][path]["get"]["parameters"]:
+            if parameter["name"] in ("since", "until"):
+                assert _schema_valid(document, parameter["schema"], ""), (path, parameter["name"])
+        answer = await client.get(f"{path}?since=&until=", headers=AUTH)
+        assert answer.status_code == 200, (path, answer.text)
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"url": "https://crm.example.com/x", "batch_wait": 5}, 400),
+    ({"url": "https://crm.example.com/x", "batch_max": 1, "batch_wait": 0.5}, 400),
+    ({"url": "https://crm.example.com/x", "batch_max": 10, "batch_wait": 5}, 201),
+    ({"url": "https://crm.example.com/x", "batch_max": 615.0}, 201),  # 615.0 is the integer 615 in JSON
+    ({"url": "https://crm.example.com/x", "batch_max": 615.5}, 400),
+    ({"redis_url": "redis://r:6379/0", "batch_max": 2}, 400),
+    ({"redis_url": "redis://r:6379/0", "batch_wait": 1}, 400),
+    ({"redis_url": "redis://r:6379/0", "batch_max": 1}, 201),
+])
+async def test_the_document_says_how_batching_combines(client: httpx.AsyncClient, body: dict[str, Any],
+                                                       status: int) -> None:
+    document = await spec(client)
+    for method, path in (("post", "/v1/subscriptions"), ("put", "/v1/subscriptions/{subscription_id}")):
+        schema = document["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        assert _schema_valid(document, schema, body) == (status == 201), (method, body)
+    answer = await client.post("/v1/subscriptions", headers=AUTH, json=body)
+    assert answer.status_code == status, answer.text
+    if status == 400:
+        assert "batch" in answer.json()["error"]
+
+
+async def test_patch_batching_against_the_stored_subscription(client: httpx.AsyncClient) -> None:
+    document = await spec(client)
+    schema = document["paths"]["/v1/subscriptions/{subscription_id}"]["patch"]["requestBody"]["content"][
+        "application/json"]["schema"]
+    assert not _schema_valid(document, schema, {"batch_max": 1, "batch_wait": 2})
+    assert not _schema_valid(document, schema, {"redis_url": "redis://r:6379/0", "batch_max": 2})
+    assert not _schema_valid(document, schema, {"redis_url": "redis://r:6379/0", "batch_wait": 2})
+    assert _schema_valid(document, schema, {"batch_wait": 2})  # depends on what is stored: 409 if it cannot be
+    made = await client.put("/v1/subscriptions/b", headers=AUTH, json={"url": "https://crm.example.com/x"})
+    assert made.status_code == 201
+    waiting = await client.patch("/v1/subscriptions/b", headers=AUTH, json={"batch_wait": 2})
+    assert waiting.status_code == 409 and "batch_max" in waiting.json()["error"]
+    batched = await client.patch("/v1/subscriptions/b", headers=AUTH, json={"batch_max": 20, "batch_wait": 2})
+    assert batched.status_code == 200 and batched.json()["batch_max"] == 20
+    unbatched = await client.patch("/v1/subscriptions/b", headers=AUTH, json={"batch_max": 1})  # nothing to wait for
+    assert unbatched.status_code == 200 and unbatched.json()["batch_wait"] == 0
+    await client.patch("/v1/subscriptions/b", headers=AUTH, json={"batch_max": 20, "batch_wait": 2})
+    moved = await client.patch("/v1/subscriptions/b", headers=AUTH, json={"redis_url": "redis://r:6379/0"})
+    assert moved.status_code == 200 and moved.json()["kind"] == "redis"  # the webhook's batching is not kept
+    for body in ({"batch_max": 5}, {"batch_wait": 1}):
+        refused = await client.patch("/v1/subscriptions/b", headers=AUTH, json=body)
+        assert refused.status_code == 409 and "Redis" in refused.json()["error"], body
+    back = await client.patch("/v1/subscriptions/b", headers=AUTH, json={"url": "https://crm.example.com/x",
+                                                                         "batch_wait": 1})
+    assert back.status_code == 409 and "batch_max" in back.json()["error"]
+    assert "409" in document["paths"]["/v1/subscriptions/{subscription_id}"]["patch"]["responses"]

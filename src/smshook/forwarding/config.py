@@ -54,6 +54,12 @@ class FilterSpec(BaseModel):
         return Filters.from_dict(self.model_dump())
 
 
+# _one_target's batch rule in the OpenAPI document: batch_wait > 0 only with batch_max > 1.
+BATCH_WAIT_NEEDS_BATCH_MAX: list[Any] = [
+    {"properties": {"batch_wait": {"maximum": 0}}},
+    {"required": ["batch_max"], "properties": {"batch_max": {"minimum": 2}}}]
+
+
 class SubscriptionSpec(BaseModel):
     """A subscription: a webhook ``url`` (signed per Standard Webhooks) or a ``redis_url`` + ``stream``."""
 
@@ -61,7 +67,9 @@ class SubscriptionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"oneOf": [  # _one_target
         {"required": ["url"], "properties": {"url": {"type": "string"}, "redis_url": {"type": "null"},
                                              "stream": {"type": "null"}}},
-        {"required": ["redis_url"], "properties": {"redis_url": {"type": "string"}, "url": {"type": "null"}}}]})
+        {"required": ["redis_url"], "properties": {"redis_url": {"type": "string"}, "url": {"type": "null"},
+                                                   "batch_max": {"maximum": 1}}}],
+        "anyOf": BATCH_WAIT_NEEDS_BATCH_MAX})
 
     url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.",
                             json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.-]*[A-Za-z]"
@@ -91,6 +99,12 @@ class SubscriptionSpec(BaseModel):
     batch_wait: float = Field(
         default=0.0, ge=0, le=30, description="Seconds a batch may wait for more events before it is sent."
     )
+
+    @field_validator("batch_max", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """5.0 is the integer 5 in JSON (and JSON Schema); strict mode would refuse it."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("url")
     @classmethod
