@@ -186,3 +186,65 @@ async def test_patch_batching_against_the_stored_subscription(client: httpx.Asyn
                                                                          "batch_wait": 1})
     assert back.status_code == 409 and "batch_max" in back.json()["error"]
     assert "409" in document["paths"]["/v1/subscriptions/{subscription_id}"]["patch"]["responses"]
+
+
+def _registration_body(document: dict[str, Any]) -> dict[str, Any]:
+    post = document["paths"]["/v1/messages"]["post"]
+    assert post["requestBody"]["required"] is True
+    return dict(post["requestBody"]["content"]["application/json"]["schema"])
+
+
+async def test_the_registration_body_is_documented(client: httpx.AsyncClient) -> None:
+    document = await spec(client)
+    one = _registration_body(document)["anyOf"][0]
+    names = [c["connection"] for c in (await client.get("/v1/connections", headers=AUTH)).json()["data"]]
+    assert one["properties"]["connection"]["enum"] == sorted(names)
+    assert set(one["required"]) == {"connection", "message_id", "to"} and one["additionalProperties"] is False
+    assert {"200", "201", "400", "409"} <= set(document["paths"]["/v1/messages"]["post"]["responses"])
+
+
+def _to(value: Any) -> dict[str, Any]:
+    return {"connection": "csoft", "message_id": "m-1", "to": value}
+
+
+@pytest.mark.parametrize("body, accepted", [
+    (_to("+447700900123"), True), (_to(447700900123), True), (_to("0044 7700 900123"), True),
+    (_to("00"), False), (_to(" + "), False), (_to("(0)0"), False), (_to(" "), False), (_to("+00"), True),
+    ({**_to("+447700900123"), "message_id": 5}, True), ({**_to("+447700900123"), "message_id": 5.0}, True),
+    ({**_to("+447700900123"), "message_id": 5.5}, False),
+    ({**_to("+447700900123"), "message_id": 2**60}, False),  # not exact in JSON: a string
+    ({**_to("+447700900123"), "message_id": "\x1e"}, False),  # blank to str.strip()
+    ({**_to("+447700900123"), "message_id": "\ufeff"}, True),  # not blank to str.strip() (ECMA's \s says it is)
+    ({**_to("+447700900123"), "connection": "nowhere"}, False),
+    ({**_to("+447700900123"), "connection": 5}, False),
+    ({**_to("+447700900123"), "parts": ["a", 2]}, True), ({**_to("+447700900123"), "parts": []}, False),
+    ({**_to("+447700900123"), "parts": ["a", "a"]}, False), ({**_to("+447700900123"), "parts": [None]}, False),
+    ({**_to("+447700900123"), "sent_at": "2026-05-04T10:07:00Z"}, True),
+    ({**_to("+447700900123"), "sent_at": "2026-05-04"}, True), ({**_to("+447700900123"), "sent_at": "soon"}, False),
+    ({**_to("+447700900123"), "metadata": {"a": [1]}}, True), ({**_to("+447700900123"), "metadata": [1]}, False),
+    ({**_to("+447700900123"), "extra": 1}, False),
+    ({"data": [_to("+447700900123")]}, True), ({"data": []}, False), ({"data": [_to("00")]}, False),
+    ({"data": [_to("+447700900123")], "more": 1}, False),
+])
+async def test_the_registration_document_is_what_the_api_accepts(client: httpx.AsyncClient, body: dict[str, Any],
+                                                                 accepted: bool) -> None:
+    document = await spec(client)
+    assert _schema_valid(document, _registration_body(document), body) == accepted
+    answer = await client.post("/v1/messages", headers=AUTH, json=body)
+    assert (answer.status_code in (200, 201)) == accepted, answer.text
+    if not accepted:
+        assert answer.status_code == 400 and answer.json()["error"]
+
+
+async def test_a_sent_at_without_a_utc_equivalent_is_a_400(client: httpx.AsyncClient) -> None:
+    answer = await client.post("/v1/messages", headers=AUTH, json={**_to("+447700900123"),
+                                                                   "sent_at": "0001-01-01T00:00:00+01:00"})
+    assert answer.status_code == 400 and "sent_at" in answer.json()["error"]
+
+
+async def test_metadata_over_4_kib_is_documented_and_refused(client: httpx.AsyncClient) -> None:
+    one = _registration_body(await spec(client))["anyOf"][0]
+    assert one["properties"]["metadata"]["x-max-json-bytes"] == 4096
+    answer = await client.post("/v1/messages", headers=AUTH,
+                               json={**_to("+447700900123"), "metadata": {"a": "x" * 5000}})
+    assert answer.status_code == 400 and "metadata" in answer.json()["error"]
