@@ -248,3 +248,22 @@ async def test_metadata_over_4_kib_is_documented_and_refused(client: httpx.Async
     answer = await client.post("/v1/messages", headers=AUTH,
                                json={**_to("+447700900123"), "metadata": {"a": "x" * 5000}})
     assert answer.status_code == 400 and "metadata" in answer.json()["error"]
+
+
+@pytest.mark.parametrize("path", ["/v1/events", "/v1/export/events", "/v1/optouts", "/v1/optouts/check"])
+async def test_phone_parameters_say_which_numbers_are_read(client: httpx.AsyncClient, path: str) -> None:
+    document = await spec(client)
+    parameter = next(p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "phone")
+    for phone, readable in (("00", False), (" + ", False), ("+447700900123", True), ("0044-7700", True)):
+        assert _schema_valid(document, parameter["schema"], phone) == readable, phone
+        answer = await client.get(path, params={"phone": phone}, headers=AUTH)
+        assert (answer.status_code == 200) == readable, (phone, answer.text)
+
+
+async def test_exports_document_their_media_types(client: httpx.AsyncClient) -> None:
+    document = await spec(client)
+    for path in ("/v1/export/events", "/v1/export/messages/{connection}/{message_id}"):
+        assert set(document["paths"][path]["get"]["responses"]["200"]["content"]) == {"text/csv",
+                                                                                      "application/x-ndjson"}
+    answer = await client.get("/v1/export/events?format=ndjson", headers=AUTH)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/x-ndjson")

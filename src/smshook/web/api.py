@@ -185,7 +185,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page", pattern=CURSOR)] = None,
         phone: Annotated[str | None, Query(
-            max_length=64, description="Events whose `from` or `to` is this number, written any way "
+            max_length=64, json_schema_extra={"pattern": formats.PHONE_PATTERN},
+            description="Events whose `from` or `to` is this number, written any way "
             "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
         until: Annotated[str | None, time_query("received before")] = None,
     ) -> dict[str, Any]:
