@@ -267,3 +267,17 @@ async def test_exports_document_their_media_types(client: httpx.AsyncClient) -> 
                                                                                       "application/x-ndjson"}
     answer = await client.get("/v1/export/events?format=ndjson", headers=AUTH)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/x-ndjson")
+
+
+@pytest.mark.parametrize("url, accepted", [
+    ("https://crm.example.com:8443/x", True), ("https://crm.example.com:65535/x", True),
+    ("https://crm.example.com:000080/x", True), ("https://crm.example.com:/x", True),
+    ("https://crm.example.com:65536/x", False), ("https://crm.example.com:84933/x", False),
+])
+async def test_the_url_pattern_reads_ports_as_urlsplit_does(client: httpx.AsyncClient, url: str,
+                                                            accepted: bool) -> None:
+    document = await spec(client)
+    schema = document["components"]["schemas"]["SubscriptionSpec"]
+    assert _schema_valid(document, schema, {"url": url}) == accepted
+    answer = await client.post("/v1/subscriptions", headers=AUTH, json={"url": url})
+    assert answer.status_code == (201 if accepted else 400), answer.text

@@ -13,6 +13,8 @@ from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
+# A URL's port as urlsplit() reads it: empty, or 0 to 65535 (leading zeros allowed).
+PORT = r"(0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?"
 # A whsec_ secret as secret_bytes() reads it (24 to 64 bytes of base64), for the OpenAPI document.
 _B64 = "[A-Za-z0-9+/]"
 SECRET_PATTERN = (f"^whsec_(({_B64}{{4}}){{8,21}}({_B64}{{2}}==)?|({_B64}{{4}}){{8,20}}{_B64}{{3}}=)$")
@@ -73,7 +75,7 @@ class SubscriptionSpec(BaseModel):
 
     url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.",
                             json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.-]*[A-Za-z]"
-                                                          r"(:[0-9]{1,5})?([/?#][\x21-\x7e]*)?$"})
+                                                          rf"(:{PORT})?([/?#][\x21-\x7e]*)?$"})
     redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.",
                                   json_schema_extra={"pattern": "^([Rr][Ee][Dd][Ii][Ss][Ss]?|[Uu][Nn][Ii][Xx])://"})
     stream: str | None = Field(default=None, description="Redis stream name (default `smshook`).")
