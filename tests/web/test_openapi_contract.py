@@ -273,8 +273,10 @@ async def test_exports_document_their_media_types(client: httpx.AsyncClient) -> 
     ("https://crm.example.com:8443/x", True), ("https://crm.example.com:65535/x", True),
     ("https://crm.example.com:000080/x", True), ("https://crm.example.com:/x", True),
     ("https://crm.example.com:65536/x", False), ("https://crm.example.com:84933/x", False),
+    ("hTtpS://YchL*", False), ("https://crm.exa%2Ample.com/x", False),  # not host names: never deliverable
+    ("https://crm1/x", True), ("https://a_b.example.com./x", True), ("https://crm.example.com/é?q=ü", True),
 ])
-async def test_the_url_pattern_reads_ports_as_urlsplit_does(client: httpx.AsyncClient, url: str,
+async def test_the_url_pattern_is_what_the_api_accepts(client: httpx.AsyncClient, url: str,
                                                             accepted: bool) -> None:
     document = await spec(client)
     schema = document["components"]["schemas"]["SubscriptionSpec"]

@@ -13,6 +13,9 @@ from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
+# A host name (an IP address is allowed too, where the setting allows its kind, but not documented here:
+# which ones depends on forwarding_allow_private_targets); its last label starts with a letter.
+HOST_NAME = r"([A-Za-z0-9_-]*\.)*[A-Za-z][A-Za-z0-9_-]*\.?"
 # A URL's port as urlsplit() reads it: empty, or 0 to 65535 (leading zeros allowed).
 PORT = r"(0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?"
 # A whsec_ secret as secret_bytes() reads it (24 to 64 bytes of base64), for the OpenAPI document.
@@ -74,8 +77,8 @@ class SubscriptionSpec(BaseModel):
         "anyOf": BATCH_WAIT_NEEDS_BATCH_MAX})
 
     url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.",
-                            json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.-]*[A-Za-z]"
-                                                          rf"(:{PORT})?([/?#][\x21-\x7e]*)?$"})
+                            json_schema_extra={"pattern": rf"^[Hh][Tt][Tt][Pp][Ss]?://{HOST_NAME}(:{PORT})?"
+                                                          r"([/?#][^\x00-\x20\x7f]*)?$"})
     redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.",
                                   json_schema_extra={"pattern": "^([Rr][Ee][Dd][Ii][Ss][Ss]?|[Uu][Nn][Ii][Xx])://"})
     stream: str | None = Field(default=None, description="Redis stream name (default `smshook`).")
