@@ -283,3 +283,13 @@ async def test_the_url_pattern_is_what_the_api_accepts(client: httpx.AsyncClient
     assert _schema_valid(document, schema, {"url": url}) == accepted
     answer = await client.post("/v1/subscriptions", headers=AUTH, json={"url": url})
     assert answer.status_code == (201 if accepted else 400), answer.text
+
+
+async def test_text_regex_is_documented_as_re2(client: httpx.AsyncClient) -> None:
+    document = await spec(client)
+    text_regex = document["components"]["schemas"]["FilterSpec"]["properties"]["text_regex"]
+    assert text_regex["format"] == "re2" and text_regex["maxLength"] == 1000
+    for pattern, status in (("\\\u00b9", 400), ("(?=x)", 400), ("x" * 1001, 400), ("^stop\\b", 201)):
+        answer = await client.post("/v1/subscriptions", headers=AUTH, json={
+            "url": "https://crm.example.com/x", "filters": {"text_regex": pattern}})
+        assert answer.status_code == status, (pattern, answer.text)

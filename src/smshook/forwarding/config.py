@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smshook.forwarding.model import Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
+from smshook.forwarding.model import MAX_REGEX, Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
 from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
@@ -38,7 +38,8 @@ class FilterSpec(BaseModel):
     )
     text_regex: str | None = Field(
         default=None, description="Inbound only: a regular expression searched in the text, case-insensitive, in "
-        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).")
+        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).",
+        json_schema_extra={"format": "re2", "maxLength": MAX_REGEX})  # no JSON Schema says what RE2 compiles
 
     @field_validator("statuses")
     @classmethod
