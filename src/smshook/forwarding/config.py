@@ -8,11 +8,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from smshook.forwarding.model import Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
+from smshook.forwarding.model import MAX_REGEX, Filters, Subscription, compile_text_regex, generate_secret, secret_bytes
 from smshook.forwarding.targets import check_url
 from smshook.status import STATUSES
 
 MASK = "***"
+# A host name (an IP address is allowed too, where the setting allows its kind, but not documented here:
+# which ones depends on forwarding_allow_private_targets); its last label starts with a letter.
+HOST_NAME = r"([A-Za-z0-9_-]*\.)*[A-Za-z][A-Za-z0-9_-]*\.?"
+# A URL's port as urlsplit() reads it: empty, or 0 to 65535 (leading zeros allowed).
+PORT = r"(0*(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}|0))?"
 # A whsec_ secret as secret_bytes() reads it (24 to 64 bytes of base64), for the OpenAPI document.
 _B64 = "[A-Za-z0-9+/]"
 SECRET_PATTERN = (f"^whsec_(({_B64}{{4}}){{8,21}}({_B64}{{2}}==)?|({_B64}{{4}}){{8,20}}{_B64}{{3}}=)$")
@@ -33,7 +38,8 @@ class FilterSpec(BaseModel):
     )
     text_regex: str | None = Field(
         default=None, description="Inbound only: a regular expression searched in the text, case-insensitive, in "
-        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).")
+        "RE2 syntax (linear time: no back-references or look-around; at most 1000 characters).",
+        json_schema_extra={"format": "re2", "maxLength": MAX_REGEX})  # no JSON Schema says what RE2 compiles
 
     @field_validator("statuses")
     @classmethod
@@ -54,6 +60,12 @@ class FilterSpec(BaseModel):
         return Filters.from_dict(self.model_dump())
 
 
+# _one_target's batch rule in the OpenAPI document: batch_wait > 0 only with batch_max > 1.
+BATCH_WAIT_NEEDS_BATCH_MAX: list[Any] = [
+    {"properties": {"batch_wait": {"maximum": 0}}},
+    {"required": ["batch_max"], "properties": {"batch_max": {"minimum": 2}}}]
+
+
 class SubscriptionSpec(BaseModel):
     """A subscription: a webhook ``url`` (signed per Standard Webhooks) or a ``redis_url`` + ``stream``."""
 
@@ -61,11 +73,13 @@ class SubscriptionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, json_schema_extra={"oneOf": [  # _one_target
         {"required": ["url"], "properties": {"url": {"type": "string"}, "redis_url": {"type": "null"},
                                              "stream": {"type": "null"}}},
-        {"required": ["redis_url"], "properties": {"redis_url": {"type": "string"}, "url": {"type": "null"}}}]})
+        {"required": ["redis_url"], "properties": {"redis_url": {"type": "string"}, "url": {"type": "null"},
+                                                   "batch_max": {"maximum": 1}}}],
+        "anyOf": BATCH_WAIT_NEEDS_BATCH_MAX})
 
     url: str | None = Field(default=None, description="Webhook URL (http or https) the events are POSTed to.",
-                            json_schema_extra={"pattern": r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z][A-Za-z0-9.-]*[A-Za-z]"
-                                                          r"(:[0-9]{1,5})?([/?#][\x21-\x7e]*)?$"})
+                            json_schema_extra={"pattern": rf"^[Hh][Tt][Tt][Pp][Ss]?://{HOST_NAME}(:{PORT})?"
+                                                          r"([/?#][^\x00-\x20\x7f]*)?$"})
     redis_url: str | None = Field(default=None, description="redis://HOST:PORT/DB: XADD each event to `stream`.",
                                   json_schema_extra={"pattern": "^([Rr][Ee][Dd][Ii][Ss][Ss]?|[Uu][Nn][Ii][Xx])://"})
     stream: str | None = Field(default=None, description="Redis stream name (default `smshook`).")
@@ -91,6 +105,12 @@ class SubscriptionSpec(BaseModel):
     batch_wait: float = Field(
         default=0.0, ge=0, le=30, description="Seconds a batch may wait for more events before it is sent."
     )
+
+    @field_validator("batch_max", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """5.0 is the integer 5 in JSON (and JSON Schema); strict mode would refuse it."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @field_validator("url")
     @classmethod

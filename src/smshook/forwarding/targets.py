@@ -31,6 +31,7 @@ METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_addr
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
 _NUMERIC = re.compile(r"(?i)(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}")
 _BAD_CHARACTERS = re.compile(r"[\x00-\x20\x7f]")
+_NOT_IN_HOST_NAMES = re.compile(r"[!-,/:-@\[-^`{-~]")  # ASCII punctuation other than - . _
 # Look-ups at delivery time, kept a few seconds: a busy subscription does not resolve its name for
 # every event (the system resolver may not cache), and a changed answer is seen within seconds.
 RESOLVED_TTL = 5.0
@@ -94,6 +95,8 @@ def check_url(url: str, allow_private: bool) -> str:
     address = address_of(host)
     if address is not None:
         check_address(address, allow_private, host)
+    elif bad := _NOT_IN_HOST_NAMES.search(host):
+        raise UnsafeTarget(f"{host!r} is not a host name ({bad.group()!r}: letters, digits, '-', '.' and '_' only)")
     elif (host.rstrip(".") == "localhost" or host.rstrip(".").endswith(".localhost")) and not allow_private:
         raise UnsafeTarget(f"{host} is a loopback address: refused unless the setting {SETTING} is true "
                            f"(SMSHOOK_{SETTING.upper()}=true)")

@@ -22,6 +22,7 @@ MAX_BATCH = 1000  # registrations per request
 MAX_METADATA = 4096  # bytes of metadata, as compact JSON
 MAX_PARTS = 255  # an SMS concatenation header counts parts in one byte
 MAX_ID = 255  # characters of a message id, part id or reference
+MAX_INTEGER = (1 << 53) - 1  # an id given as a JSON number: exact in every JSON reader (larger: a string)
 FIELDS = ("connection", "message_id", "to", "from", "reference", "parts", "sent_at", "metadata")
 
 
@@ -53,19 +54,71 @@ class Registration:
                 "metadata": self.metadata, "registered_at": shown(self.registered_at)}
 
 
+def _integer(name: str, value: Any) -> Any:
+    """An id given as a JSON integer (``5``, or ``5.0``: the same number) as its string; other numbers are
+    refused (beyond 2**53 - 1 they are not exact in JSON: send such an id as a string); anything else as given."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if (isinstance(value, float) and not value.is_integer()) or abs(value) > MAX_INTEGER:
+        raise RegistrationError(f"{name}: a number here must be a whole number between -{MAX_INTEGER} and "
+                                f"{MAX_INTEGER} (send a larger id as a string)")
+    return str(int(value))
+
+
 def _text(item: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:
     value = item.get(name)
     if value is None:
         if required:
             raise RegistrationError(f"{name}: required")
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    value = _integer(name, value)
     if not isinstance(value, str) or not value.strip():
         raise RegistrationError(f"{name}: must be a non-empty string")
     if len(value) > MAX_ID:
         raise RegistrationError(f"{name}: longer than {MAX_ID} characters")
     return value.strip()
+
+
+# -- what parse() accepts, as JSON Schema (POST /v1/messages in the OpenAPI document) ---------------
+NOT_BLANK = f"[^{formats.BLANKS}]"  # something left after str.strip()
+_INTEGER: dict[str, Any] = {"type": "integer", "minimum": -MAX_INTEGER, "maximum": MAX_INTEGER}
+_ID: dict[str, Any] = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": NOT_BLANK},
+                                 _INTEGER]}
+_TIME: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "format": "date"},
+                                   {"type": "null"}],
+                         "description": "When it was sent: ISO 8601 (no zone: UTC; a date: its midnight); "
+                                        "default: when it is registered"}
+
+
+def json_schema(connections: Collection[str] | None = None) -> dict[str, Any]:
+    """One registration as :func:`parse` reads it (``connections``: the configured names, if any)."""
+    connection: dict[str, Any] = (
+        {"type": "string", "enum": sorted(connections)} if connections is not None
+        else {"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": NOT_BLANK})
+
+    def nullable(schema: dict[str, Any], description: str) -> dict[str, Any]:
+        return {"anyOf": [*schema["anyOf"], {"type": "null"}], "description": description}
+
+    return {
+        "type": "object", "additionalProperties": False, "required": ["connection", "message_id", "to"],
+        "properties": {
+            "connection": {**connection, "description": "The connection it was sent through"},
+            "message_id": {**_ID, "description": "The provider's message id (a string, or a number)"},
+            "to": {"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID, "pattern": formats.PHONE_PATTERN},
+                             _INTEGER],
+                   "description": "The recipient: +447700900123, 447700900123 or 00447700900123 (separators - ( ) "
+                                  ". and spaces allowed)"},
+            "from": nullable(_ID, "Our number or sender id"),
+            "reference": nullable(_ID, "The application's own reference (GET /v1/messages?reference=)"),
+            "parts": {"anyOf": [{"type": "array", "items": _ID, "minItems": 1, "maxItems": MAX_PARTS,
+                                 "uniqueItems": True}, {"type": "null"}],
+                      "description": "The provider ids of a multipart message's parts, each once (compared "
+                                     "without surrounding blanks)"},
+            "sent_at": _TIME,
+            "metadata": {"anyOf": [{"type": "object"}, {"type": "null"}], "x-max-json-bytes": MAX_METADATA,
+                         "description": f"Any JSON object, at most {MAX_METADATA} bytes (4 KiB) as compact JSON"},
+        },
+    }
 
 
 def _time(value: Any) -> str:
@@ -77,7 +130,10 @@ def _time(value: Any) -> str:
         raise RegistrationError(f"sent_at: {value!r} is not an ISO 8601 time such as 2026-05-04T10:07:00Z") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)  # read as UTC, like every time smshook shows
-    return stamp(when.astimezone(UTC)) or ""
+    try:
+        return stamp(when.astimezone(UTC)) or ""
+    except (OverflowError, ValueError):  # 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise RegistrationError(f"sent_at: {value!r} is out of range (years 1 to 9999 in UTC)") from None
 
 
 def parse(item: Any, now: str, connections: Collection[str] | None = None) -> Registration:
@@ -88,9 +144,12 @@ def parse(item: Any, now: str, connections: Collection[str] | None = None) -> Re
     unknown = sorted(set(item) - set(FIELDS))
     if unknown:
         raise RegistrationError(f"{unknown[0]}: unknown field (known: {', '.join(FIELDS)})")
+    if item.get("connection") is not None and not isinstance(item["connection"], str):
+        raise RegistrationError("connection: must be the name of a connection (a string)")
+    if connections is not None and item.get("connection") is not None and item["connection"] not in connections:
+        raise RegistrationError(f"connection: {item['connection']!r} is not a configured connection "
+                                f"({', '.join(sorted(connections)) or 'none'})")
     connection = _text(item, "connection", required=True) or ""
-    if connections is not None and connection not in connections:
-        raise RegistrationError(f"connection: {connection!r} is not a configured connection")
     message_id = _text(item, "message_id", required=True) or ""
     to = formats.phone(_text(item, "to", required=True))
     if not to:
@@ -105,8 +164,7 @@ def parse(item: Any, now: str, connections: Collection[str] | None = None) -> Re
             raise RegistrationError(f"parts: more than {MAX_PARTS}")
         values = []
         for i, part in enumerate(raw):
-            if isinstance(part, int) and not isinstance(part, bool):
-                part = str(part)
+            part = _integer(f"parts[{i}]", part)
             if not isinstance(part, str) or not part.strip() or len(part) > MAX_ID:
                 raise RegistrationError(f"parts[{i}]: must be a non-empty string of at most {MAX_ID} characters")
             values.append(part.strip())

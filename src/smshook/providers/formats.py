@@ -235,6 +235,13 @@ def looks_like_json(data: bytes) -> bool:
 
 
 _SEPARATORS = str.maketrans("", "", "-().")
+# The strings phone() leaves something of (for API documents): not blanks, a lone "+", or "00" written
+# with any of the separators - ( ) . and spaces.
+# Whitespace as str.strip() sees it, spelled out: a JSON Schema's \s is ECMA-262's, another set.
+BLANKS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BLANK = f"[{BLANKS}]*"
+_SEPARATOR = r"[-(). ]*"
+PHONE_PATTERN = rf"^(?!{_BLANK}$)(?!{_BLANK}\+{_BLANK}$)(?!{_BLANK}{_SEPARATOR}0{_SEPARATOR}0{_SEPARATOR}{_BLANK}$)"
 
 
 def phone(value: str | None) -> str | None:

@@ -42,7 +42,7 @@ from smshook.web.api_rejected import rejected_router
 from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
-from smshook.web.params import CURSOR, ApiError, time_query
+from smshook.web.params import CURSOR, ApiError, ErrorBody, time_query
 from smshook.web.params import cursor as _cursor
 from smshook.web.params import utc as _utc
 from smshook.web.params import when as _when
@@ -54,12 +54,6 @@ MAX_SEQ = (1 << 63) - 1  # the largest delivery cursor (a 64-bit row number)
 TARGET_KEYS = ("url", "redis_url", "stream")  # where a subscription delivers
 SUBSCRIPTION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 BEARER = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api_token>`")
-
-
-class ErrorBody(BaseModel):
-    """Every 4xx answer of the API."""
-
-    error: str = Field(description="What is wrong, naming the parameter")
 
 
 class OrjsonResponse(JSONResponse):
@@ -107,8 +101,34 @@ def _patch_schema() -> dict[str, Any]:
     def given(*keys: str) -> dict[str, Any]:
         return {"required": list(keys), "properties": {k: {"type": "string"} for k in keys}}
 
+    def redis_with(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"required": ["redis_url", key], "properties": {"redis_url": {"type": "string"}, key: schema}}
+
     return {"type": "object", "properties": properties, "additionalProperties": False,
-            "not": {"anyOf": [given("url", "redis_url"), given("url", "stream")]}}
+            "not": {"anyOf": [given("url", "redis_url"), given("url", "stream"),  # a Redis stream never batches:
+                              redis_with("batch_max", {"minimum": 2}),
+                              redis_with("batch_wait", {"exclusiveMinimum": 0})]},
+            # batch_wait > 0 given with batch_max needs batch_max > 1 (without it, the stored one: else 409)
+            "anyOf": [{"properties": {"batch_wait": {"maximum": 0}}}, {"not": {"required": ["batch_max"]}},
+                      {"properties": {"batch_max": {"minimum": 2}}}]}
+
+
+def _over(value: Any, bound: int) -> bool:
+    """A JSON number above ``bound`` (PATCH's body is not validated yet: anything else is left to that)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > bound
+
+
+def _patch_conflict(sub: Subscription, body: Mapping[str, Any]) -> str | None:
+    """Why PATCH's ``body`` (valid on its own) cannot apply to the stored ``sub``, naming the field."""
+    redis = body.get("redis_url") is not None or (sub.kind == "redis" and body.get("url") is None)
+    batch_max, batch_wait = body.get("batch_max"), body.get("batch_wait")
+    if redis and "redis_url" not in body and (_over(batch_max, 1) or _over(batch_wait, 0)):
+        field = "batch_max" if _over(batch_max, 1) else "batch_wait"
+        return (f"{field}: subscription {sub.id!r} is a Redis stream (one entry per event); batching is for "
+                "webhook subscriptions (give url too)")
+    if not redis and "batch_max" not in body and _over(batch_wait, 0) and (sub.kind == "redis" or sub.batch_max == 1):
+        return f"batch_wait: subscription {sub.id!r} has batch_max 1 (no batches); give batch_max > 1 too"
+    return None
 
 
 def _spec_of(sub: Subscription) -> dict[str, Any]:
@@ -165,7 +185,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(description="next_cursor of the previous page", pattern=CURSOR)] = None,
         phone: Annotated[str | None, Query(
-            max_length=64, description="Events whose `from` or `to` is this number, written any way "
+            max_length=64, json_schema_extra={"pattern": formats.PHONE_PATTERN},
+            description="Events whose `from` or `to` is this number, written any way "
             "(+31 6 1234 5678, 0031612345678 and 31612345678 are the same); URL-encode the +")] = None,
         until: Annotated[str | None, time_query("received before")] = None,
     ) -> dict[str, Any]:
@@ -305,7 +326,8 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     @v1.patch("/subscriptions/{subscription_id}", summary="Change some fields of a subscription",
               openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                   "schema": _patch_schema()}}}},
-              responses={409: {"model": ErrorBody, "description": "A stream for a webhook subscription"}})
+              responses={409: {"model": ErrorBody, "description": "A stream for a webhook subscription, batching "
+                                "for a Redis one, or batch_wait while the stored batch_max is 1"}})
     async def patch_subscription(subscription_id: str, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         existing = await found(subscription_id)
         body = {k: v for k, v in body.items() if not (k in TARGET_KEYS and v is None)}  # null target: unchanged
@@ -313,8 +335,15 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         if body.get("stream") is not None and existing.kind != "redis" and body.get("redis_url") is None:
             raise ApiError(409, f"stream: subscription {subscription_id!r} is a webhook; a stream is for Redis "
                                 "subscriptions (give redis_url too)")
+        conflict = _patch_conflict(existing, body)
+        if conflict is not None:
+            raise ApiError(409, conflict)
         if "url" in body or "redis_url" in body:
             merged.pop("url", None), merged.pop("redis_url", None), merged.pop("stream", None)
+        if "redis_url" in body:  # now a Redis stream: the webhook's batching does not carry over
+            merged.pop("batch_max", None), merged.pop("batch_wait", None)
+        if body.get("batch_max") == 1 and "batch_wait" not in body:  # no batches: nothing to wait for
+            merged.pop("batch_wait", None)
         merged.update(body)
         try:
             spec = SubscriptionSpec.model_validate(merged)

@@ -25,6 +25,7 @@ from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.erased import lookup_number
 from smshook.providers import formats
 from smshook.storage.base import Store
+from smshook.web.params import ErrorBody
 
 MAX_LIMIT = 500
 
@@ -40,8 +41,15 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
     """The routes over ``store``; ``wake`` pokes the dispatcher (held deliveries are due after a
     registration); ``connections``: the configured connection names a registration may name."""
     router = APIRouter()
+    one = registration.json_schema(connections)
+    body = {"anyOf": [one, {"type": "object", "required": ["data"], "additionalProperties": False, "properties": {
+        "data": {"type": "array", "items": one, "minItems": 1, "maxItems": registration.MAX_BATCH}}}]}
 
-    @router.post("/messages", status_code=201, summary=(
+    @router.post("/messages", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": body}}}}, responses={
+        200: {"description": "The same registration again (unchanged), or a batch: one result per item"},
+        409: {"model": ErrorBody, "description": "It contradicts the stored registration (the fields are named), "
+              "or a part is linked to another message"}}, summary=(
         "Register sent messages: one {connection, message_id, to, from?, reference?, parts?, sent_at?, "
         "metadata?} (201 new, 200 the same again, 409 conflicting), or {\"data\": [...]} (up to 1,000; 200 with "
         "one {status, message | error} per item). Receipts already received are linked."))
@@ -105,7 +113,8 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
         "Whether a number has opted out (of `sender`, or of any sender when none is given): "
         "{opted_out, since, keyword, event_id}. One indexed look-up: call it before every send"))
     async def check_optout(
-        phone: Annotated[str, Query(max_length=64, description="+447700900123, 447700900123 or 00447700900123")],
+        phone: Annotated[str, Query(max_length=64, json_schema_extra={"pattern": formats.PHONE_PATTERN},
+                                    description="+447700900123, 447700900123 or 00447700900123")],
         sender: Annotated[str | None, Query(max_length=64, description="Our number or sender id")] = None,
     ) -> dict[str, Any]:
         return await lifecycle_store.check(store, _phone(phone, "phone"),
@@ -115,7 +124,7 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
         "Opt-outs: with phone, every sender scope of that number (include_optins: also those opted back in); "
         "without, every number currently opted out, newest first"))
     async def list_optouts(
-        phone: Annotated[str | None, Query(max_length=64)] = None,
+        phone: Annotated[str | None, Query(max_length=64, json_schema_extra={"pattern": formats.PHONE_PATTERN})] = None,
         include_optins: bool = False,
         limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
         cursor: Annotated[str | None, Query(max_length=40)] = None,

@@ -44,7 +44,12 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
         return StreamingResponse(body(), media_type=export.MEDIA_TYPES[fmt], headers={
             "content-disposition": f'attachment; filename="{name}-{stamp}.{fmt}"', "cache-control": "no-store"})
 
-    @v1.get("/export/events", summary=(
+    exported: dict[int | str, dict[str, Any]] = {200: {
+        "description": "The rows, streamed (Content-Disposition names a file)", "content": {
+        export.MEDIA_TYPES["csv"].split(";")[0]: {"schema": {"type": "string"}},
+        export.MEDIA_TYPES["ndjson"]: {"schema": {"type": "string"}}}}}
+
+    @v1.get("/export/events", response_class=StreamingResponse, responses=exported, summary=(
         "Every event matching the filters of GET /v1/events (no limit), newest first, as CSV (header row, "
         "network and details as JSON) or NDJSON (one event per line)"))
     async def export_events(
@@ -53,7 +58,7 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
         type: Literal["status", "inbound", "optout", "optin"] | None = None,
         message_id: str | None = None,
         status: Annotated[str | None, Query(json_schema_extra={"enum": list(STATUSES)})] = None,
-        phone: Annotated[str | None, Query(max_length=64)] = None,
+        phone: Annotated[str | None, Query(max_length=64, json_schema_extra={"pattern": formats.PHONE_PATTERN})] = None,
         since: Annotated[str | None, time_query("received at or after")] = None,
         until: Annotated[str | None, time_query("received before")] = None,
     ) -> StreamingResponse:
@@ -77,7 +82,8 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
 
         return stream(pages(), format, "smshook-events")
 
-    @v1.get("/export/messages/{connection}/{message_id}", summary=(
+    @v1.get("/export/messages/{connection}/{message_id}", response_class=StreamingResponse, responses=exported,
+            summary=(
         "A message's timeline (its status events and replies, oldest first) as CSV or NDJSON"))
     async def export_message(connection: str, message_id: str,
                              format: Literal["csv", "ndjson"] = "csv") -> StreamingResponse:

@@ -11,14 +11,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Query
+from pydantic import BaseModel, Field
 
 from smshook import events
 
 # What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
 # value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
 CURSOR = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"  # a next_cursor, or empty
+# An empty value (``since=``, as an HTML form sends an empty field) is the same as an absent one.
 WHEN_SCHEMA: dict[str, Any] = {"anyOf": [{"type": "string", "format": "date"},
-                                         {"type": "string", "format": "date-time"}]}
+                                         {"type": "string", "format": "date-time"},
+                                         {"type": "string", "maxLength": 0}]}
 
 
 def time_query(description: str) -> Any:
@@ -26,6 +29,12 @@ def time_query(description: str) -> Any:
     return Query(description=f"ISO 8601, a date or a date and time (no zone: UTC); {description}",
                  max_length=64, json_schema_extra=WHEN_SCHEMA)
 
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer of the API."""
+
+    error: str = Field(description="What is wrong, naming the parameter")
 
 
 class ApiError(Exception):
