@@ -30,7 +30,6 @@ def time_query(description: str) -> Any:
                  max_length=64, json_schema_extra=WHEN_SCHEMA)
 
 
-
 class ErrorBody(BaseModel):
     """Every 4xx answer of the API."""
 
