@@ -2,7 +2,7 @@
 
 Correctness only, no timing: smshook, the no-op ceiling and the floor (``bench/floor.py``), one second
 of load per workload. For each smshook run the SQLite file must hold exactly the acknowledged events
-minus the duplicates.
+minus the duplicates; the forwarding steps (drain, latency, burst, Redis) deliver every event.
 Skipped (with the reason) only when wrk is missing and cannot be installed.
 """
 
@@ -67,3 +67,18 @@ def test_quick_benchmark_counts_match(tmp_path: Path) -> None:
     assert mix["sent"] // 10 - report["threads"] <= mix["duplicates"] <= mix["sent"] // 10
     assert mix["stored_duplicates"] == mix["duplicates"]
     assert all(t["measured"] is not None for t in report["targets"] if "typical" not in t["target"])
+
+    # Forwarding beside ingestion (bench/forwarding.py): every step finished and every event arrived.
+    fwd = report["forwarding"]
+    drain = fwd["drain"]
+    assert drain["events"] > 0 and drain["drained"] and drain["delivered"] == drain["events"], drain
+    assert drain["ratio"] > 0
+    latency = fwd["latency"]
+    assert latency["sent"] > 0 and latency["delivered"] == latency["sent"], latency
+    assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
+    burst = fwd["burst"]
+    assert burst["ingested"] > 0 and burst["drained"] and burst["delivered"] == burst["ingested"], burst
+    if "skipped" not in fwd["redis"]:
+        assert fwd["redis"]["delivered"] == fwd["redis"]["events"] > 0, fwd["redis"]
+    assert {t["target"].split(" ")[0] for t in report["forwarding_targets"]} >= {"webhooks/s", "callback"}
+    assert "## Forwarding" in (tmp_path / next(tmp_path.glob("*-quick.json")).name.replace(".json", ".md")).read_text()

@@ -15,8 +15,8 @@ from click.testing import CliRunner, Result
 
 from smshook import __version__
 from smshook.cli import base_url, main
-from smshook.providers import BUILTIN
-from smshook.settings import Settings
+from smshook.settings import Settings, default_providers
+from smshook.web.protocol import GuardedHttpToolsProtocol
 
 TOKEN = "Tok-abcdefghijklmnop_0123"
 PIN = "pin-secret-98765"
@@ -82,7 +82,10 @@ def test_config_check_prints_masked_toml(config: Path) -> None:
     assert TOKEN not in result.output and PIN not in result.output
     data = tomllib.loads(result.stdout)  # the output is real TOML
     assert data["port"] == 9000
-    assert data["connections"]["alerts"] == {"provider": "webcom", "token": "***", "allow_ips": []}
+    assert data["connections"]["alerts"] == {
+        "provider": "webcom", "token": "***", "allow_ips": [], "link_window": "0", "final_within": "72h",
+        "stop_keywords": ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"],
+        "start_keywords": ["START", "UNSTOP", "YES"], "help_keywords": ["HELP", "INFO"]}  # lifecycle defaults
     assert data["connections"]["shop"]["pin"] == "***"
     assert "WARNING: connection 'open' is unauthenticated" in result.stderr
 
@@ -98,7 +101,7 @@ def test_config_check_defaults() -> None:
     assert result.exit_code == 0, result.output
     data = tomllib.loads(result.stdout)
     assert data["host"] == "127.0.0.1" and data["database"] == "sqlite:///smshook.db"
-    assert len(data["connections"]) == len(BUILTIN)
+    assert len(data["connections"]) == len(default_providers())
 
 
 def test_config_check_invalid(tmp_path: Path) -> None:
@@ -169,7 +172,7 @@ def test_serve_banner_and_uvicorn_arguments(config: Path, started: dict[str, Any
     assert started["app"] == "the-app" and started["settings"].port == 9100
     assert started["server"] is True  # the app owns the process: it tunes the collector
     assert started["host"] == "127.0.0.1" and started["port"] == 9100
-    assert started["loop"] == "uvloop" and started["http"] == "httptools"
+    assert started["loop"] == "uvloop" and started["http"] is GuardedHttpToolsProtocol  # header limits, timeouts
     assert started["lifespan"] == "on" and started["access_log"] is False
     assert started["log_level"] == "debug" and started["timeout_graceful_shutdown"] == 5
     assert started["proxy_headers"] is False  # X-Forwarded-For only from trusted_proxies (tests/web/test_proxy.py)

@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from smshook.errors import ConfigError
-from smshook.providers import BUILTIN
+from smshook.providers import BUILTIN, registry
+from smshook.providers.base import declared_options
 from smshook.settings import (
     Connection,
     Settings,
     check_exposure,
+    default_providers,
     is_loopback,
     load_settings,
     mask_url,
@@ -69,7 +71,7 @@ def test_defaults() -> None:
     assert settings.database == "sqlite:///smshook.db"
     assert settings.api_token is None and settings.insecure is False
     assert settings.max_body_bytes == 1_048_576
-    assert list(settings.connections) == list(BUILTIN)
+    assert list(settings.connections) == [slug for slug in BUILTIN if slug != "sns"]  # sns needs topics
     for name, conn in settings.connections.items():
         assert conn.provider == name and not conn.authenticated
 
@@ -276,7 +278,7 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_loopback_open_connections_only_warn() -> None:
     warnings = check_exposure(load_settings())
-    assert len(warnings) == len(BUILTIN) + 1
+    assert len(warnings) == len(default_providers()) + 1
     assert any("the API is open" in w for w in warnings)
     assert any("'csoft' is unauthenticated" in w for w in warnings)
 
@@ -303,7 +305,8 @@ def test_public_bind_fully_protected(tmp_path: Path) -> None:
 
 
 def test_csoft_needs_username_and_pin() -> None:
-    assert not Connection(provider="csoft", username="u").authenticated
+    with pytest.raises(ValidationError, match="username without pin"):  # no longer accepted silently
+        Connection(provider="csoft", username="u")
     assert Connection(provider="csoft", username="u", pin=SecretStr(PIN)).authenticated
 
 
@@ -331,3 +334,38 @@ def test_every_setting_is_documented() -> None:
             assert field.description, f"{model.__name__}.{name} has no description"
             assert f"| `{name}` |" in table
     assert "`SMSHOOK_DATABASE_URL`" in table and "`SMSHOOK_API_TOKEN`" in table
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("link_window = 'soon'", "connections.shop.link_window: 'soon' is not a duration"),
+        ("final_within = '-1h'", "connections.shop.final_within: '-1h' is not a duration"),
+        ("stop_keywords = ['STOP', 'NO MORE']",
+         "connections.shop.stop_keywords: 'NO MORE' is not one word"),
+        ("start_keywords = 'START'", "connections.shop.start_keywords: Input should be a valid list"),
+        ("help_keywords = ['']", "connections.shop.help_keywords: '' is not one word"),
+    ],
+)
+def test_lifecycle_keys_are_validated(tmp_path: Path, text: str, expected: str) -> None:
+    message = error_of(write(tmp_path, f"[connections.shop]\nprovider = 'twilio'\n{text}\n"))
+    assert expected in message, message
+
+
+def test_lifecycle_keys_are_common_to_every_provider(tmp_path: Path) -> None:
+    """link_window, final_within and the keyword lists are common keys (settings.Connection), taken by
+    every provider's connection beside its own options; no provider declares an option of that name."""
+    lifecycle = {"link_window", "final_within", "stop_keywords", "start_keywords", "help_keywords"}
+    assert lifecycle <= set(Connection.model_fields)
+    tables = "".join(f"[connections.{slug}]\nprovider = '{slug}'\nlink_window = '30s'\nfinal_within = '2d'\n"
+                     "stop_keywords = ['stop', 'Arret']\nstart_keywords = ['go']\nhelp_keywords = ['aide']\n"
+                     + ("topic_arns = ['arn:aws:sns:us-east-1:123456789012:sms']\n" if slug == "sns" else "")
+                     for slug in BUILTIN)
+    settings = load_settings(write(tmp_path, tables))
+    for slug in BUILTIN:
+        options = settings.connections[slug].lifecycle()
+        assert (options.link_window, options.final_within) == (30.0, 172800.0)
+        assert (options.stop_keywords, options.start_keywords, options.help_keywords) == (
+            ("STOP", "ARRET"), ("GO",), ("AIDE",))
+        declared = {o.name for o in declared_options(registry()[slug])}
+        assert not declared & set(Connection.model_fields), (slug, declared & set(Connection.model_fields))

@@ -17,7 +17,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from smshook.forwarding.dispatcher import DispatchConfig, Dispatcher
+from smshook.lifecycle.stuck import Sweeper
 from smshook.metrics import Metrics
+from smshook.pruner import Pruner, pruner_for
 from smshook.settings import Settings
 from smshook.storage import Store, make_store
 from smshook.web.api import build_api
@@ -62,7 +64,14 @@ class SmshookApp:
                              trusted_proxies=tuple(settings.trusted_proxies), metrics=self.metrics,
                              on_queued=self._wake_dispatcher)
         self.dispatcher: Dispatcher | None = None
-        self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections)
+        self.pruner: Pruner | None = None
+        self.store.link_windows = {n: c.lifecycle.link_window for n, c in self.hooks.connections.items()
+                                   if c.lifecycle.link_window}
+        lifecycles = {n: (c.provider.slug, c.lifecycle) for n, c in self.hooks.connections.items()}
+        self.sweeper = Sweeper(self.store, lifecycles, on_stored=self._wake_dispatcher)
+        self.api = build_api(self.store, token, wake=self._wake_dispatcher, connections=self.hooks.connections,
+                             allow_private_targets=settings.forwarding_allow_private_targets,
+                             retention=settings.retention_plan())
 
     def _wake_dispatcher(self) -> None:
         if self.dispatcher is not None:
@@ -82,7 +91,7 @@ class SmshookApp:
             self.dispatcher = Dispatcher(self.store, DispatchConfig(
                 schedule=tuple(s.forwarding_schedule), jitter=s.forwarding_jitter, timeout=s.forwarding_timeout,
                 concurrency=s.forwarding_concurrency, lease=s.forwarding_lease,
-                poll_interval=s.forwarding_poll_interval))
+                poll_interval=s.forwarding_poll_interval, allow_private_targets=s.forwarding_allow_private_targets))
             self.dispatcher.on_attempt = self.metrics.on_attempt
             self.dispatcher.start()
 
@@ -104,6 +113,10 @@ class SmshookApp:
                 try:
                     await self.store.open()
                     await self.start_forwarding()
+                    self.pruner = pruner_for(self.store, self.settings)
+                    if self.pruner is not None:
+                        self.pruner.start()
+                    self.sweeper.start()  # stuck messages (smshook.lifecycle.stuck)
                 except Exception as exc:
                     log.error("cannot start: %s", exc)
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -114,6 +127,9 @@ class SmshookApp:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.api.state.feed.close()
+                if self.pruner is not None:
+                    await self.pruner.stop()
+                await self.sweeper.stop()
                 if self.dispatcher is not None:
                     await self.dispatcher.stop()
                     self.dispatcher = None

@@ -45,7 +45,9 @@ def config_option(func: F) -> F:
 def _load(config_file: Path | None, **overrides: Any) -> tuple[Settings, list[str]]:
     try:
         settings = load_settings(config_file, **overrides)
-        return settings, check_exposure(settings)
+        from smshook.preflight import signing_warnings
+
+        return settings, check_exposure(settings) + signing_warnings(settings)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -58,7 +60,21 @@ def base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """A command group whose --help shows each command's first sentence whole (click cuts it at ~45
+    characters with "...")."""
+
+    group_class = type  # subgroups (``smshook config``) list their commands the same way
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, cmd.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (cmd := self.get_command(ctx, name)) is not None and not cmd.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="smshook")
 def main() -> None:
     """smshook: SMS provider callbacks in, durable normalized events out."""
@@ -107,7 +123,11 @@ def serve(
         log_format=log_format,
     )
     from smshook import logs
+    from smshook.preflight import port_problem
 
+    problem = port_problem(settings.host, settings.port)  # before the banner, the store and uvicorn
+    if problem is not None:
+        _fail(problem)
     log_options = (settings.log_level, settings.log_format, not settings.log_phone_numbers)
     logs.configure(*log_options)
     url = base_url(settings.host, settings.port)
@@ -119,6 +139,10 @@ def serve(
     for name, conn in settings.connections.items():
         suffix = "/<token>" if conn.token is not None else ""
         echo(f"  {name:<16} {conn.provider:<10} {url}/hooks/{name}{suffix}")
+    from smshook.preflight import subscription_lines
+
+    for line in subscription_lines(settings):
+        echo(line)
     for warning in warnings:
         if json_logs:
             logger.warning(warning)
@@ -127,8 +151,11 @@ def serve(
 
     import uvicorn
 
+    from smshook.web.protocol import GuardedHttpToolsProtocol
+
     options: dict[str, Any] = {
-        "host": settings.host, "port": settings.port, "loop": "uvloop", "http": "httptools", "lifespan": "on",
+        "host": settings.host, "port": settings.port, "loop": "uvloop", "lifespan": "on",
+        "http": GuardedHttpToolsProtocol,  # httptools, with header limits and read timeouts (web/protocol.py)
         "access_log": False, "log_level": settings.log_level, "timeout_graceful_shutdown": 5,
         "log_config": logs.dict_config(*log_options),  # applied again in every worker process
         "proxy_headers": False,  # X-Forwarded-For is believed only from trusted_proxies (web/hooks.py)
@@ -167,9 +194,20 @@ def config_check(config_file: Path | None, as_json: bool) -> None:
 
 
 @config.command("reference")
-def config_reference() -> None:
-    """Print the settings reference as Markdown (for the README)."""
-    click.echo(reference_markdown(), nl=False)
+@click.option("--update", "update_file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Rewrite the generated tables in this Markdown file (between its marker comments).")
+def config_reference(update_file: Path | None) -> None:
+    """Print the settings reference as Markdown (the README's tables are generated from it)."""
+    if update_file is None:
+        click.echo(reference_markdown(), nl=False)
+        return
+    from smshook.reference_doc import update
+
+    try:
+        changed = update(update_file, reference_markdown())
+    except ConfigError as exc:
+        _fail(f"{update_file}: {exc}")
+    click.echo(f"{update_file}: {'updated' if changed else 'already up to date'}")
 
 
 def to_toml(data: Mapping[str, Any]) -> str:
@@ -199,13 +237,21 @@ def to_toml(data: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def with_store(settings: Settings, call: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(settings: Settings, call: Callable[[Store], Awaitable[T]], announce: bool = True) -> T:
     """Open the configured store (no server needed: SQLite is shared safely between processes), run
     ``call``, close it (also on Ctrl-C); a store or value error ends the command with its message."""
     import asyncio
 
     from smshook.errors import StoreError
+    from smshook.preflight import describe_database, existing_database
     from smshook.storage import make_store
+
+    try:
+        existing_database(settings.database)  # reading commands never create one
+    except ConfigError as exc:
+        _fail(str(exc))
+    if announce:  # which database was read, on stderr (stdout stays data)
+        click.echo(f"database: {describe_database(settings.database)}", err=True)
 
     async def run() -> T:
         store = make_store(settings.database, auto_migrate=settings.auto_migrate)
@@ -228,7 +274,7 @@ def _store_call(config_file: Path | None, database: str | None, call: Callable[[
 def _utc(value: str | None, name: str) -> str | None:
     from datetime import UTC, datetime
 
-    from smshook.events import iso
+    from smshook.events import stamp
 
     if value is None:
         return None
@@ -236,7 +282,7 @@ def _utc(value: str | None, name: str) -> str | None:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         _fail(f"{name}: {value!r} is not an ISO 8601 time (e.g. 2026-03-01T12:00:00Z)")
-    return iso(when if when.tzinfo else when.replace(tzinfo=UTC))
+    return stamp(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 @main.command()
@@ -254,18 +300,29 @@ def deliveries(config_file: Path | None, database: str | None, subscription_id: 
                as_json: bool) -> None:
     """List deliveries to subscriptions (the outbox), newest first."""
     from smshook.forwarding.model import DeliveryQuery
+    from smshook.forwarding.waiting import annotate_waiting
 
     query = DeliveryQuery(subscription_id, state, event_id, connection, message_id, limit)
-    rows: list[dict[str, Any]] = _store_call(config_file, database, lambda s: s.deliveries(query))
+
+    async def read(store: Store) -> list[dict[str, Any]]:  # with why each unfinished one waits
+        return await annotate_waiting(store, await store.deliveries(query),
+                                      {s.id: s for s in await store.subscriptions()})
+
+    rows: list[dict[str, Any]] = _store_call(config_file, database, read)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))
+        return
+    if not rows:
+        click.echo("no deliveries", err=True)
         return
     click.echo(f"{'webhook-id':<36}  {'subscription':<16}  {'event':<36}  {'state':<10}  tries  "
                f"{'next attempt':<24}  last error")
     for r in rows:
         click.echo(f"{r['id']:<36}  {r['subscription_id']:<16}  {r['event_id']:<36}  {r['state']:<10}  "
                    f"{r['attempts']:>5}  {r['next_attempt_at'] or '-':<24}  {r['last_error'] or ''}")
+        if r["waiting"]:
+            click.echo(f"{'':<36}  waits {r['waiting']}" + (f": {r['waiting_for']}" if r["waiting_for"] else ""))
 
 
 @main.command()
@@ -280,9 +337,10 @@ def deliveries(config_file: Path | None, database: str | None, subscription_id: 
 @click.option("--until", help="Events received before (ISO 8601).")
 @click.option("--state", "states", multiple=True, type=click.Choice(["pending", "delivered", "dead"]),
               help="Only deliveries in this state (repeatable) [default: any not in flight].")
+@click.option("--json", "as_json", is_flag=True, help='Print {"replayed": N} for scripts.')
 def replay(config_file: Path | None, database: str | None, event_ids: tuple[str, ...], subscription_id: str | None,
            connection: str | None, message_id: str | None, since: str | None, until: str | None,
-           states: tuple[str, ...]) -> None:
+           states: tuple[str, ...], as_json: bool) -> None:
     """Send deliveries again (dead-lettered or past), with their original webhook-id.
 
     A running server picks them up at its next poll."""
@@ -295,7 +353,7 @@ def replay(config_file: Path | None, database: str | None, event_ids: tuple[str,
     query = ReplayQuery(event_ids, subscription_id, connection, message_id, _utc(since, "--since"),
                         _utc(until, "--until"), states)
     count = _store_call(config_file, database, lambda s: s.replay(query, time.time()))
-    click.echo(f"replayed {count} deliveries")
+    click.echo(json.dumps({"replayed": count}) if as_json else f"replayed {count} deliveries")
 
 
 @main.command()
@@ -329,4 +387,16 @@ main.add_command(simulate)
 from smshook.cli_operator import COMMANDS  # noqa: E402
 
 for _command in COMMANDS:
+    main.add_command(_command)
+
+# Data protection: erase, prune, dismiss.
+from smshook.cli_privacy import COMMANDS as PRIVACY_COMMANDS  # noqa: E402
+
+for _command in PRIVACY_COMMANDS:
+    main.add_command(_command)
+
+# Message lifecycle: register, optouts.
+from smshook.cli_lifecycle import COMMANDS as LIFECYCLE_COMMANDS  # noqa: E402
+
+for _command in LIFECYCLE_COMMANDS:
     main.add_command(_command)

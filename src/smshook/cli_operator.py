@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -52,6 +53,8 @@ def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]
         path = row.pop("path").replace("<token>", conn.token or "")
         # A configured public_url is what the portal holds and what signatures are checked against.
         row["url"] = conn.info.public_url or public_url + path
+        if setup := conn.provider.setup(row["url"]):  # lines for the provider's own configuration (Kannel)
+            row["setup"] = setup
         rows.append(row)
     return rows
 
@@ -83,6 +86,8 @@ def connections(config_file: Path | None, public_url: str | None, as_json: bool)
         click.echo(f"{row['connection']}  ({row['provider_name']}, {'/'.join(row['methods'])}; {protection})")
         click.echo(f"  {row['url']}" + ("  (public_url: signatures are checked against it)" if row["public_url"]
                                          else ""))
+        for line in row.get("setup", ()):
+            click.echo(f"    {line}")
     if not rows:
         click.echo("no connections configured")
 
@@ -118,7 +123,8 @@ def _phone(value: str | None) -> str | None:
     return number
 
 
-type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound"]), help="Only this type.")
+type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound", "optout", "optin"]),
+                           help="Only this type.")
 connection_option = click.option("--connection", help="Only this connection.")
 phone_option = click.option("--phone", help="Only events from or to this number (+31612345678, 0031… or 31…).")
 
@@ -132,21 +138,42 @@ phone_option = click.option("--phone", help="Only events from or to this number 
 @click.option("--status", help="Only this unified status (delivered, failed, …).")
 @phone_option
 @click.option("--since", help="Received at or after (ISO 8601).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--until", help="Received before (ISO 8601).")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "ndjson"]), default="text", show_default=True,
+              help="text for people; csv (a header row, then one row per event) or ndjson (= --json) for files.")
 @json_option
 def events(config_file: Path | None, database: str | None, connection: str | None, event_type: str | None,
-           message_id: str | None, status: str | None, phone: str | None, since: str | None, limit: int,
-           as_json: bool) -> None:
+           message_id: str | None, status: str | None, phone: str | None, since: str | None, until: str | None,
+           limit: int, fmt: str, as_json: bool) -> None:
     """List events, newest first (the filters of GET /v1/events). --json: one event per line."""
+    from smshook import export
     from smshook.status import STATUSES
 
     if status is not None and status not in STATUSES:
         _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
-    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, limit,
-                       phone=_phone(phone))
-    rows = with_store(_settings(config_file, database), lambda s: s.events(query))
-    for row in rows:
-        click.echo(_dump(row) if as_json else event_line(row))
+    fmt = "ndjson" if as_json else fmt
+    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, min(limit, 500),
+                       phone=_phone(phone), until=_utc(until, "--until"))
+
+    async def pages(store: Store) -> int:  # page by page: an export of millions stays small in memory
+        shown, before, header = 0, None, True
+        while shown < limit:
+            want = min(500, limit - shown)
+            rows = await store.events(replace(query, before=before, limit=want))
+            click.echo("".join(export.lines(rows, "csv" if fmt == "csv" else "ndjson", header) if fmt != "text"
+                               else (event_line(r) + "\n" for r in rows)), nl=False)  # one write per page
+            header = False
+            shown += len(rows)
+            if len(rows) < want:
+                break
+            before = rows[-1]["id"]
+        if header and fmt == "csv":
+            click.echo("".join(export.csv_lines([])), nl=False)
+        return shown
+
+    if not with_store(_settings(config_file, database), pages) and fmt == "text":
+        click.echo("no events", err=True)
 
 
 async def follow(store: Store, emit: Callable[[dict[str, Any]], None], *, connection: str | None = None,
@@ -214,11 +241,14 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
         click.echo(_dump(event) if as_json else event_line(event))
 
     settings = _settings(config_file, database)
+    from smshook.preflight import describe_database
+
+    where = describe_database(settings.database)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: the store was closed on the way out
         with_store(settings, lambda s: follow(
             s, emit, connection=connection, event_type=event_type, phone=number, backlog=lines, interval=interval,
             max_events=max_events, seconds=timeout,
-            started=lambda: click.echo("following new events (Ctrl-C stops)", err=True)))
+            started=lambda: click.echo(f"following new events in {where} (Ctrl-C stops)", err=True)), announce=False)
 
 
 # -- status ----------------------------------------------------------------------------------------
@@ -232,7 +262,9 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
 @json_option
 def status(config_file: Path | None, database: str | None, connection: str, message_id: str, as_json: bool) -> None:
     """A sent message's current status and timeline, late and conflicting events marked (exit 1: unknown)."""
-    found = with_store(_settings(config_file, database), lambda s: s.message(connection, message_id))
+    from smshook.lifecycle.store import describe  # with the registration, parts and time to final
+
+    found = with_store(_settings(config_file, database), lambda s: describe(s, connection, message_id))
     if found is None:
         click.echo(f"error: no events for message {message_id!r} on connection {connection!r}", err=True)
         raise SystemExit(1)
@@ -243,11 +275,18 @@ def status(config_file: Path | None, database: str | None, connection: str, mess
     if found["conflict"]:
         flags.append(click.style("CONFLICT: providers reported different final statuses", fg="red", bold=True))
     click.echo(f"{connection} {message_id}: {found['status'] or 'no status (inbound only)'} ({', '.join(flags)})")
+    if found.get("registered"):
+        parts = ", ".join(f"{p['message_id']} {p['status'] or 'no receipt'}" for p in found["parts"])
+        ttf = found["time_to_final_s"]
+        click.echo(f"  registered: reference {found['reference'] or '-'}, sent {found['sent_at']}, time to final "
+                   f"{'-' if ttf is None else f'{ttf:g} s'}" + (f"; parts: {parts}" if parts else "")
+                   + (" (PARTLY DELIVERED)" if found["partial"] else ""))
     effects: dict[str, str] = found.get("effects", {})
     for e in found["events"]:
         effect = effects.get(e["id"])
         mark = {"late": click.style("LATE (kept, status unchanged)", fg="yellow"),
-                "conflict": click.style("CONFLICT", fg="red", bold=True)}.get(effect or "", "")
+                "conflict": click.style("CONFLICT", fg="red", bold=True),
+                "late_final": click.style("LATE FINAL (replaced smshook's expired)", fg="yellow")}.get(effect or "", "")
         when = e["occurred_at"] or "-"
         if e["type"] == "status":
             what = f"{e['status']:<11} provider {e['provider_status'] or '-'}"
@@ -423,6 +462,11 @@ async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
         if not await store.ping():
             return [(FAIL, "store", f"{mask_url(settings.database)} does not answer")]
         found.append((OK, "store", f"{mask_url(settings.database)} answers, schema up to date"))
+        from smshook.preflight import server_database_check
+
+        level, detail = await server_database_check(settings.host, settings.port, await store.database_id(),
+                                                    settings.database)
+        found.append((level, "server database", detail))
         stats = await store.subscription_stats()
         for sub in await store.subscriptions():
             s = stats.get(sub.id, {})
@@ -435,17 +479,12 @@ async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
                               + (f": {sub.disabled_reason}" if sub.disabled_reason else "")))
             elif not s.get("dead"):
                 found.append((OK, "forwarding", f"subscription {sub.id!r}: backlog {s.get('backlog', 0)}"))
-        waiting = 0
-        before = None
-        while True:
-            page = await store.quarantined(500, before)
-            waiting += sum(1 for q in page if q["reprocessed_at"] is None)
-            if len(page) < 500:
-                break
-            before = page[-1]["id"]
+        from smshook.storage.privacy import open_quarantine
+
+        waiting = await open_quarantine(store)  # neither re-processed nor dismissed
         if waiting:
             found.append((WARN, "quarantine", f"{waiting} request(s) could not be read; see GET /v1/quarantine, "
-                          "then `smshook reprocess --all`"))
+                          "then `smshook reprocess --all` (or `smshook dismiss ID --why …`)"))
         else:
             found.append((OK, "quarantine", "empty"))
     finally:
@@ -472,12 +511,16 @@ def diagnose(config_file: Path | None, database: str | None) -> list[tuple[str, 
                                            f"them {where}"))
     else:
         checks.append((OK, "api_token", "set"))
+    from smshook.preflight import auth_options, signing_checks
+
     for name, conn in settings.connections.items():
         if not conn.authenticated:
-            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or credentials: anyone can "
+            own = "/".join(auth_options(conn.provider)) or "credentials"
+            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or {own}: anyone can "
                                               f"post to it {where}"))
         else:
             checks.append((OK, "endpoint", f"/hooks/{name} is protected"))
+    checks += [(lv, "signatures", detail) for lv, _, detail in signing_checks(settings, endpoint_reported=True)]
     path = sqlite_path(settings.database)
     if path is not None:
         checks += file_checks(path)

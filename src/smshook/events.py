@@ -5,7 +5,8 @@ Every provider callback becomes zero or more :class:`Event` objects. The public 
 
 =================  ==========================================================================
 ``id``             smshook's own id, a UUIDv7 string: sortable by time of receipt
-``type``           ``"status"`` (news about a message we sent) or ``"inbound"`` (a message to us)
+``type``           ``"status"`` (news about a message we sent), ``"inbound"`` (a message to us), or
+                   ``"optout"`` / ``"optin"`` (a subscriber's STOP / START: :mod:`smshook.lifecycle`)
 ``connection``     the configured connection it arrived on (one provider account)
 ``provider``       the provider kind: ``csoft``, ``cdyne``, ``webcom``, ``spryng``, ``bulkgate``...
 ``message_id``     the provider's id of the message concerned (status: our outgoing message;
@@ -18,7 +19,8 @@ Every provider callback becomes zero or more :class:`Event` objects. The public 
 ``text``           inbound only: the whole text
 ``keyword``        inbound only: the first word, upper-cased (or the provider's own keyword)
 ``reply_to``       inbound only: the outgoing message this one answers
-``reference``      the customer's own reference when the provider echoes one
+``reference``      the customer's own reference: from the message's registration, else as echoed
+``metadata``       only on events of a registered message: the JSON object given at registration
 ``occurred_at``    the provider's timestamp in UTC, ISO 8601 with ``Z``; null when none given
 ``received_at``    when smshook received it, UTC
 ``price``          a decimal string; ``currency`` says in what (BulkGate: ``"credits"``)
@@ -40,7 +42,7 @@ from datetime import UTC, datetime
 from hashlib import blake2b
 from typing import Any, Literal
 
-EventType = Literal["status", "inbound"]
+EventType = Literal["status", "inbound", "optout", "optin"]
 FailureClass = Literal["temporary", "permanent"]
 
 PUBLIC_FIELDS: tuple[str, ...] = (
@@ -73,6 +75,11 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
     # Extra provider data that tells two otherwise equal callbacks apart (e.g. a raw receipt text).
     key_extra: str = ""
+    # Message lifecycle (never public as such): the provider's own submit time of the message (the
+    # best start for time to delivery after a registration's sent_at), and whether this is
+    # smshook's own `expired` for a message without a final receipt (details say so publicly).
+    submitted_at: datetime | None = None
+    synthetic: bool = False
     # Filled by finalize():
     id: str = ""
     connection: str = ""
@@ -135,13 +142,68 @@ def _iso_utc(value: datetime) -> str:
     return value.isoformat()[:-6] + "Z"
 
 
+_stamp_cache: dict[datetime, str] = {}
+
+
+def stamp(value: datetime | None) -> str | None:
+    """The form every time is stored and compared in: UTC, always ``YYYY-MM-DDTHH:MM:SS.mmmZ``.
+
+    Fixed width (24 characters for years 1 to 9999), so text order is time order: with the display
+    form of :func:`iso`, ``"…12:00:00.123Z" >= "…12:00:00Z"`` is false. Milliseconds, like the
+    UUIDv7 ids and every time smshook has ever stored (finer digits are cut, as :func:`iso` cuts
+    them). :func:`shown` turns a stamp back into the display form."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = _stamp_cache.get(value)
+    if text is None:
+        if len(_stamp_cache) >= _ISO_CACHE_SIZE:
+            _stamp_cache.clear()
+        text = _stamp_cache[value] = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+    return text
+
+
+def shown(value: str | None) -> str | None:
+    """A stored :func:`stamp` in the public display form of :func:`iso` (``.000`` left out), so what
+    the API, exports and webhooks show is what they showed before storage became fixed-width."""
+    if value is not None and value.endswith(".000Z") and len(value) == 24:
+        return value[:-5] + "Z"
+    return value
+
+
+def key_time(value: datetime | None) -> str:
+    """The time as it enters the idempotency key. FROZEN: this is :func:`iso`'s format as it was when
+    keys were first stored (UTC, ``Z``, milliseconds only when non-zero, finer digits cut, ``""`` for
+    no time). Changing it would change every key, so a provider's retry of a callback stored before
+    an upgrade would be stored twice; tests/test_idempotency_keys.py pins keys made with it. Never
+    replace it with :func:`iso` or :func:`stamp`, whatever becomes of them."""
+    if value is None:
+        return ""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = _key_cache.get(value)  # memoized as iso() is: keys are made for every event received
+    if text is None:
+        if len(_key_cache) >= _ISO_CACHE_SIZE:
+            _key_cache.clear()
+        if value.microsecond:
+            text = value.isoformat(timespec="milliseconds")[:-6] + "Z"
+        else:
+            text = value.isoformat()[:-6] + "Z"
+        _key_cache[value] = text
+    return text
+
+
+_key_cache: dict[datetime, str] = {}
+
+
 def idempotency_key(event: Event) -> bytes:
     """A deterministic 16-byte key from the provider's own data (never from smshook's clock).
 
     status:  connection, type, message id, raw status, channel, provider time, key_extra
     inbound: connection, type, message id, sender, recipient, text, provider time, key_extra
     """
-    when = iso(event.occurred_at) or ""
+    when = key_time(event.occurred_at)
     if event.type == "status":
         material = "\x1f".join((event.connection, event.type, event.message_id or "", event.provider_status or "",
                                  event.channel or "", when, event.key_extra))

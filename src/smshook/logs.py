@@ -76,6 +76,37 @@ def _same(text: str) -> str:
     return text
 
 
+# Control characters (C0, DEL, C1, and the Unicode line and paragraph separators): a CR/LF in a
+# stranger's string (a connection name in a hook URL) would otherwise start a forged log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_TB_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029]")  # a traceback keeps its newlines
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written as an escape (``\\r``, ``\\n``, ``\\x1b``):
+    one logged value can never span, end or colour a line of the text log."""
+    return text if text.isprintable() else _CONTROL.sub(_escape, text)
+
+
+# The token segment of a hook URL (``/hooks/<connection>/<token>``), wherever a line shows it:
+# uvicorn's own ASGI message log at ``--log-level trace`` prints each request's scope.
+_HOOK_TOKEN = re.compile(r"(/hooks/[^/\s'\"?#]+/)[^\s'\"?#,)]+")
+
+
+def hide_tokens(text: str) -> str:
+    return _HOOK_TOKEN.sub(r"\1***", text) if "/hooks/" in text else text
+
+
 class _Formatter(logging.Formatter):
     def __init__(self, mask: bool = True) -> None:
         super().__init__()
@@ -91,11 +122,16 @@ class _Formatter(logging.Formatter):
                 continue
             if not isinstance(value, _PLAIN):
                 value = str(value)
-            fields[key] = mask(value) if type(value) is str else value
+            fields[key] = self.clean(mask(hide_tokens(value))) if type(value) is str else value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
-        tb = mask(record.exc_text) if record.exc_text else None
-        return self.render(record, mask(record.getMessage()), fields, tb)
+        tb = _TB_CONTROL.sub(_escape, mask(hide_tokens(record.exc_text))) if record.exc_text else None
+        return self.render(record, self.clean(mask(hide_tokens(record.getMessage()))), fields, tb)
+
+    @staticmethod
+    def clean(text: str) -> str:
+        """A value as written into a line (the text format escapes control characters)."""
+        return text
 
     def render(self, record: logging.LogRecord, msg: str, fields: dict[str, Any], tb: str | None) -> str:
         raise NotImplementedError
@@ -106,7 +142,12 @@ class _Formatter(logging.Formatter):
 
 
 class TextFormatter(_Formatter):
-    """``2026-03-01T12:00:00.123Z INFO smshook.access: POST /hooks/uk 200 accepted connection=uk …``"""
+    """``2026-03-01T12:00:00.123Z INFO smshook.access: POST /hooks/uk 200 accepted connection=uk …``
+
+    The message and every field have their control characters escaped (:func:`escape_controls`):
+    one record is one line, plus its traceback's lines, whatever a stranger put in a value."""
+
+    clean = staticmethod(escape_controls)
 
     def render(self, record: logging.LogRecord, msg: str, fields: dict[str, Any], tb: str | None) -> str:
         parts = [self.timestamp(record), logging.getLevelName(record.levelno), f"{record.name}:", msg]
@@ -148,6 +189,9 @@ class StderrHandler(logging.Handler):
             self.handleError(record)
 
 
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def dict_config(level: str = "info", fmt: str = "text", mask: bool = True) -> dict[str, Any]:
     """The ``logging.config.dictConfig`` for these settings; uvicorn applies it in every worker."""
     formatter = JsonFormatter if fmt == "json" else TextFormatter
@@ -157,7 +201,10 @@ def dict_config(level: str = "info", fmt: str = "text", mask: bool = True) -> di
         "formatters": {"smshook": {"()": f"{__name__}.{formatter.__name__}", "mask": mask}},
         "handlers": {"smshook": {"()": f"{__name__}.StderrHandler", "formatter": "smshook"}},
         "root": {"handlers": ["smshook"], "level": LEVELS[level]},
-        "loggers": {name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+        "loggers": {**{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+                    # the HTTP client's lines show whole URLs (a subscription's secret query string):
+                    # smshook logs each forwarding attempt itself, masked (forwarding.dispatcher)
+                    **{name: {"level": "WARNING"} for name in QUIET_LIBRARIES}},
     }
 
 
@@ -171,3 +218,5 @@ def configure(level: str = "info", fmt: str = "text", mask: bool = True) -> None
     handler.setFormatter((JsonFormatter if fmt == "json" else TextFormatter)(mask))
     root.addHandler(handler)
     root.setLevel(LEVELS[level])
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -64,7 +64,7 @@ log = logging.getLogger("smshook.metrics")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 UNKNOWN = "-"  # the connection label of requests to no configured connection; the status label of inbound
 OUTCOMES = ("accepted", "duplicate", "quarantined", "unauthorized", "forbidden", "not_found", "method_not_allowed",
-            "too_large", "bad_request", "store_unavailable")
+            "too_large", "bad_request", "store_unavailable", "busy")
 QUARANTINE_REASONS = ("invalid_request", "adapter_error")
 ATTEMPT_OUTCOMES = ("delivered", "failed", "dead", "disabled")
 # Seconds: hook answers take about a millisecond when all is well; fsync'd commits a few.

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from smshook.errors import ProviderError
-from smshook.events import iso
+from smshook.events import stamp
 from smshook.providers.base import RawRequest
 from smshook.storage.base import Store
 from smshook.web.hooks import Connection, parse_events
@@ -61,7 +61,7 @@ async def reprocess(store: Store, connections: Mapping[str, Connection], quarant
         events = parse_events(connection, raw_request(entry["request"]), received)
     except ProviderError as exc:
         raise ReprocessError(422, f"still cannot be processed: {exc.message}") from None
-    at = iso(datetime.now(UTC)) or ""
+    at = stamp(datetime.now(UTC)) or ""
     try:
         result = await store.resolve_quarantine(quarantine_id, events, at)
     except KeyError:

@@ -66,6 +66,10 @@ from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
 from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.forwarding.targets import check_url
+from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
+from smshook.lifecycle.options import keywords as lifecycle_keywords
+from smshook.privacy import InstallationRetention, Retention, RetentionSpec, retention_of
 from smshook.providers.base import ConnectionInfo, Option, Secret, declared_options
 
 __all__ = [
@@ -113,6 +117,19 @@ def _check_secret(value: SecretStr | None, *, url_safe: bool = False) -> SecretS
     return value
 
 
+def _partial_groups(slug: str, given: Mapping[str, Any]) -> list[str]:
+    """One message per group of options the provider needs together (``Provider.together``) of which
+    the connection gives some but not all (csoft: ``username without pin``)."""
+    messages = []
+    for group in providers.registry()[slug].together:
+        present = [k for k in group if k in given]
+        missing = [k for k in group if k not in given]
+        if present and missing:
+            messages.append(f"{' and '.join(present)} without {' and '.join(missing)}: {slug} checks "
+                            f"{', '.join(group)} together, give {'both' if len(group) == 2 else 'all'}")
+    return messages
+
+
 class Connection(BaseModel):
     """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``).
 
@@ -126,7 +143,7 @@ class Connection(BaseModel):
     provider: str = Field(description="Provider slug: which adapter reads this connection's callbacks.")
     token: SecretStr | None = Field(
         default=None,
-        description="Secret path segment: the hook URL becomes /hooks/NAME/TOKEN (at least 16 URL-safe characters).",
+        description="Secret path segment: the hook URL becomes `/hooks/NAME/TOKEN` (at least 16 URL-safe characters).",
     )
     allow_ips: list[Network] = Field(
         default_factory=list,
@@ -139,8 +156,48 @@ class Connection(BaseModel):
         default=None,
         description="The hook URL exactly as configured in the provider's portal (scheme, host, port, path, "
         "optional query): signatures are checked against it plus the query string as received. Unset: the URL "
-        "is rebuilt from X-Forwarded-Proto/-Host/-Prefix when the peer is a trusted proxy, else from the request.",
+        "is rebuilt from `X-Forwarded-Proto`/`-Host`/`-Prefix` when the peer is a trusted proxy, else from the "
+        "request.",
     )
+    retention: RetentionSpec | None = Field(
+        default=None, description="This connection's own `events` / `raw_requests` retention (a table like "
+        "`[retention]`); a key left out follows the installation's.",
+    )
+    # Message lifecycle (smshook.lifecycle), for every provider.
+    link_window: str = Field(
+        default="0", description="Hold a status event of a message not registered yet (POST /v1/messages) up to "
+        "this long (e.g. `\"30s\"`) before forwarding it, so the webhook carries the reference; 0: no wait.",
+    )
+    final_within: str = Field(
+        default="72h", description="A message with no final status this long after it was sent (registered, "
+        "or first seen) gets a synthetic `expired` event; `\"0\"` disables.",
+    )
+    stop_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_STOP),
+        description="Inbound first words that opt the sender out (STOPALL: out of every sender id).",
+    )
+    start_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_START), description="Inbound first words that opt the sender back in.",
+    )
+    help_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_HELP), description="Inbound first words flagged as a request for help.",
+    )
+
+    @field_validator("link_window", "final_within", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> str:
+        parse_duration(value)
+        return str(value)
+
+    @field_validator("stop_keywords", "start_keywords", "help_keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        return list(lifecycle_keywords(value))
+
+    def lifecycle(self) -> LifecycleOptions:
+        """The lifecycle settings as the running service uses them."""
+        return LifecycleOptions(parse_duration(self.link_window), parse_duration(self.final_within),
+                                tuple(self.stop_keywords), tuple(self.start_keywords), tuple(self.help_keywords))
 
     @field_validator("provider")
     @classmethod
@@ -198,9 +255,10 @@ class Connection(BaseModel):
                 continue
             extra[key] = SecretStr(value) if option.secret else value
         problems += [(o.name, "required") for o in declared.values() if o.required and o.name not in extra]
+        problems += [("", message) for message in _partial_groups(self.provider, extra)]
         if problems:
             raise PydanticCustomError("connection_options", "{summary}",
-                                      {"summary": "; ".join(f"{k}: {m}" for k, m in problems),
+                                      {"summary": "; ".join(f"{k}: {m}" if k else m for k, m in problems),
                                        "problems": problems})
         return self
 
@@ -296,8 +354,16 @@ def parse_networks(value: Any) -> list[Network]:
     return networks
 
 
+def default_providers() -> tuple[str, ...]:
+    """The built-in providers that get an open default connection: those without a required option
+    (sns needs its topics)."""
+    registry = providers.registry()
+    return tuple(slug for slug in providers.BUILTIN
+                 if not any(o.required for o in declared_options(registry[slug])))
+
+
 def _default_connections() -> dict[str, Connection]:
-    return {slug: Connection(provider=slug) for slug in providers.BUILTIN}
+    return {slug: Connection(provider=slug) for slug in default_providers()}
 
 
 # The parsed config file of the load_settings call in progress (sources are built per instance).
@@ -342,7 +408,7 @@ class Settings(BaseSettings):
     connections: dict[ConnectionName, Connection] = Field(
         default_factory=_default_connections,
         description="Provider accounts by name, as [connections.NAME] tables; SMSHOOK_CONNECTIONS is JSON. "
-        "Unset: one open connection per built-in provider, named after it.",
+        "Unset: one open connection per built-in provider, named after it (not sns, which needs its topics).",
     )
     subscriptions: dict[ConnectionName, SubscriptionSpec] = Field(
         default_factory=dict,
@@ -368,6 +434,18 @@ class Settings(BaseSettings):
     )
     forwarding_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="Seconds between looks for due deliveries when idle."
+    )
+    forwarding_allow_private_targets: bool = Field(
+        default=False, description="Allow subscriptions to loopback and private addresses (127.0.0.1, "
+        "localhost, 10/8, 172.16/12, 192.168/16, fc00::/7), e.g. a receiver on the same host. Link-local and "
+        "cloud-metadata addresses (169.254.169.254, fd00:ec2::254) are refused whatever this says.",
+    )
+    retention: InstallationRetention = Field(
+        default_factory=InstallationRetention,
+        description="How long personal data is kept, as a `[retention]` table: `events`, `raw_requests` "
+        "(durations such as \"30d\"; unset: for ever), `interval` (how often the background pruner runs, "
+        "default \"1h\") and `batch_size` (rows per transaction, default 500). `smshook prune` does the same "
+        "on demand.",
     )
     metrics_token: SecretStr | None = Field(
         default=None,
@@ -439,6 +517,27 @@ class Settings(BaseSettings):
     def _api_token(cls, value: SecretStr | None) -> SecretStr | None:
         return _check_secret(value)
 
+    @model_validator(mode="after")
+    def _subscription_targets(self) -> Settings:
+        for name, sub in self.subscriptions.items():
+            if sub.url is not None:
+                try:
+                    check_url(sub.url, self.forwarding_allow_private_targets)
+                except ValueError as exc:
+                    raise ValueError(f"subscriptions.{name}.url: {exc}") from None
+        return self
+
+    def retention_plan(self) -> Retention:
+        """The retention of the installation and of each connection that sets its own."""
+        events, raw = self.retention.durations()
+        special = []
+        for name, conn in self.connections.items():
+            if conn.retention is not None:
+                own_events, own_raw = conn.retention.durations()
+                special.append((name, own_events if conn.retention.events else events,
+                                own_raw if conn.retention.raw_requests else raw))
+        return retention_of(events, raw, special)
+
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -462,6 +561,8 @@ class Settings(BaseSettings):
                 return str(value)
             if isinstance(value, list):
                 return [plain(v) for v in value]
+            if isinstance(value, RetentionSpec):
+                return value.model_dump(exclude_none=True)
             return value
 
         data: dict[str, Any] = {key: plain(getattr(self, key)) for key in type(self).model_fields}
@@ -566,7 +667,8 @@ def _describe(error: Mapping[str, Any], overrides: Mapping[str, Any]) -> list[st
     loc = [part for part in error["loc"] if part != "[key]"]
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".") or "(top level)"
     if error["type"] == "connection_options":
-        return [f"{path}.{key}: {message}" for key, message in error["ctx"]["problems"]]
+        return [f"{path}.{key}: {message}" if key else f"{path}: {message}"  # key "": the whole table
+                for key, message in error["ctx"]["problems"]]
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         model: type[BaseModel] = Connection if len(loc) > 1 and loc[0] == "connections" else Settings
@@ -645,6 +747,8 @@ def _default_text(model: type[BaseModel], name: str) -> str:
         return "all events"
     if name == "forwarding_schedule":
         return "`" + json.dumps(list(DEFAULT_SCHEDULE)) + "`"
+    if name == "retention" and model is Settings:
+        return "everything kept for ever"
     if field.default_factory is not None:
         return f"`{json.dumps(field.default_factory())}`"  # type: ignore[call-arg]
     return "—" if field.default is None else f"`{json.dumps(field.default)}`"
@@ -669,7 +773,8 @@ def reference_markdown() -> str:
     for name, field in Connection.model_fields.items():
         default = "required" if field.is_required() else _default_text(Connection, name)
         lines.append(f"| `{name}` | {default} | {field.description} |")
-    lines += ["", "Plus the keys each provider declares for its connections:", "",
+    lines += ["", "Plus the keys each provider declares for its connections (any other key stops start-up; "
+              "secrets are masked everywhere):", "",
               "| provider | key | type | default | description |", "|---|---|---|---|---|"]
     for slug, provider in providers.registry().items():
         for option in declared_options(provider):
@@ -677,7 +782,11 @@ def reference_markdown() -> str:
                                                           else f"`{json.dumps(option.default)}`")
             kind = option.type_name + (", secret" if option.secret else "")
             choices = f" One of: {', '.join(f'`{c}`' for c in option.choices)}." if option.choices else ""
-            lines.append(f"| `{slug}` | `{option.name}` | {kind} | {default} | {option.doc}{choices} |")
+            partners = [k for group in provider.together if option.name in group for k in group if k != option.name]
+            both = f" Only together with {', '.join(f'`{k}`' for k in partners)}." if partners else ""
+            url = (" The signature covers the URL: set `public_url` behind a proxy."
+                   if option.secret and provider.signs_url else "")
+            lines.append(f"| `{slug}` | `{option.name}` | {kind} | {default} | {option.doc}{choices}{both}{url} |")
     for title, model in (("Each `[subscriptions.NAME]` table (NAME: the subscription id):", SubscriptionSpec),
                          ("Its `filters` table:", FilterSpec)):
         lines += ["", title, "", "| key | default | description |", "|---|---|---|"]

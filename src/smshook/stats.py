@@ -5,9 +5,11 @@ id); it belongs to the window, and to the bucket, in which its first event was r
 outcome is its current status: ``delivered`` (delivered or read), ``failed`` (any other final
 status, broken down by the ``failure_class`` of the event that made it final, ``unclassified`` when
 the provider gave none) or ``pending`` (not final). ``delivery_rate`` is delivered / (delivered +
-failed), null when neither. Time to delivery runs from the message's earliest event time (the
-provider's ``occurred_at``, else ``received_at``) to the time of its first delivered (or read)
-event. Country and operator come from the events' ``network`` field, where the provider gives one.
+failed), null when neither. Time to delivery runs from the message's best known start (its
+registration's ``sent_at``, else the provider's own submit time, else its earliest event time when
+it has more than one event: a lone receipt has no start and no time to delivery, never 0) to the
+time of its first delivered (or read) event; the median and the 90th percentile are shown. Country
+and operator come from the events' ``network`` field, where the provider gives one.
 
 Backends do the heavy lifting in SQL and hand :func:`assemble` three small row sets:
 
@@ -27,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from smshook.events import iso
+from smshook.events import iso, stamp
 from smshook.status import FINAL
 
 if TYPE_CHECKING:
@@ -59,14 +61,20 @@ async def collect(store: Store, window: str, connection: str | None = None,
     """The whole ``GET /v1/stats`` answer. ``configured`` (connection -> provider) lists connections
     that show, with zeros, even without messages in the window."""
     since_at, until_at, bucket = window_bounds(window, now)
+    # The store compares exact stamps (to the millisecond); the answer shows times as the API does.
+    found = await store.stats(stamp(since_at) or "", stamp(until_at) or "", bucket, connection)
     since, until = iso(since_at) or "", iso(until_at) or ""
-    found = await store.stats(since, until, bucket, connection)
     listed = {c["connection"] for c in found["connections"]}
     for name, provider in (configured or {}).items():
         if name not in listed and connection in (None, name):
             found["connections"].append(empty_connection(name, provider, since, until, bucket))
     found["connections"].sort(key=lambda c: c["connection"])
     return {"window": window, "since": since, "until": until, "bucket_seconds": bucket, **found}
+
+
+def exact(value: str) -> str:
+    """An ISO 8601 UTC time as stored (:func:`smshook.events.stamp`): the stores' exact bounds."""
+    return stamp(datetime.fromisoformat(value.replace("Z", "+00:00"))) or ""
 
 
 def epoch(value: str) -> float:
@@ -93,9 +101,18 @@ def _bucket_starts(since: str, until: str, bucket_seconds: int) -> list[str]:
     return [iso(start + timedelta(seconds=i * bucket_seconds)) or "" for i in range(count)]
 
 
+def p90(values: list[float]) -> float:
+    """The 90th percentile, interpolated between the nearest ranks (PostgreSQL's percentile_cont)."""
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=10, method="inclusive")[8]
+
+
 def assemble(since: str, until: str, bucket_seconds: int, counts: Iterable[CountRow],
-             durations: Iterable[DurationRow], inbound: Iterable[tuple[str, int]]) -> dict[str, Any]:
-    """The ``connections`` (sorted by name) and ``inbound`` parts of the statistics."""
+             durations: Iterable[DurationRow], inbound: Iterable[tuple[str, int]],
+             p90s: Iterable[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """The ``connections`` (sorted by name) and ``inbound`` parts of the statistics; ``p90s``: the 90th
+    percentile of time to delivery per connection when the backend computed it (else from ``durations``)."""
     starts = _bucket_starts(since, until, bucket_seconds)
     per: dict[str, list[CountRow]] = {}
     for row in counts:
@@ -106,13 +123,14 @@ def assemble(since: str, until: str, bucket_seconds: int, counts: Iterable[Count
         per_bucket.setdefault(bucket, []).append(seconds)
         per_bucket.setdefault(None, []).append(seconds)
     mids = {conn: {b: statistics.median(v) for b, v in per_bucket.items()} for conn, per_bucket in times.items()}
-    connections = [_assemble_connection(name, rows[0][1], starts, rows, mids.get(name, {}))
+    tails = dict(p90s) if p90s is not None else {conn: p90(b[None]) for conn, b in times.items()}
+    connections = [_assemble_connection(name, rows[0][1], starts, rows, mids.get(name, {}), tails.get(name))
                    for name, rows in sorted(per.items())]
     return {"connections": connections, "inbound": {conn: n for conn, n in sorted(inbound)}}
 
 
 def _assemble_connection(connection: str, provider: str, starts: list[str], rows: list[CountRow],
-                         medians: dict[int | None, float]) -> dict[str, Any]:
+                         medians: dict[int | None, float], tail: float | None = None) -> dict[str, Any]:
     by_status: dict[str, int] = {}
     by_class: dict[str, int] = {}
     series = [{"messages": 0, "delivered": 0, "failed": 0} for _ in starts]
@@ -146,6 +164,7 @@ def _assemble_connection(connection: str, provider: str, starts: list[str], rows
                    "pending": messages - delivered - failed, "failed_by_class": dict(sorted(by_class.items()))},
         "delivery_rate": _rate(delivered, failed),
         "median_time_to_delivery_s": _seconds(medians.get(None)),
+        "p90_time_to_delivery_s": _seconds(tail),
         "series": [{"t": t, **p, "delivery_rate": _rate(p["delivered"], p["failed"]),
                     "median_time_to_delivery_s": _seconds(medians.get(i))}
                    for i, (t, p) in enumerate(zip(starts, series, strict=True))],

@@ -23,6 +23,10 @@ read             95  yes    read (Viber and other chat channels)
 3. the first final status wins; a later, different final is kept and marks a conflict. "First" is
    by the provider's time when both events carry one, else by arrival;
 4. where the provider gives a time, an older event never overrides a newer one of equal rank.
+
+The one exception to rule 3 (message lifecycle): smshook's own ``expired`` for a message that got no
+final receipt in time (``synthetic``) is replaced by a real final that arrives later, with the
+effect ``late_final``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ FINAL: frozenset[str] = frozenset({"undelivered", "expired", "rejected", "failed
 STATUSES: tuple[str, ...] = tuple(RANK)
 
 # What an event did to its message's status, kept beside the event for the timeline.
-Effect = Literal["applied", "unchanged", "late", "conflict"]
+Effect = Literal["applied", "unchanged", "late", "conflict", "late_final"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class MessageState:
     occurred_at: str | None
     conflict: bool
     updated_at: str
+    synthetic: bool = False  # the status is smshook's own ``expired`` (no final receipt in time)
 
     @property
     def final(self) -> bool:
@@ -65,16 +70,23 @@ class MessageState:
 
 
 def advance(
-    current: MessageState | None, status: str, occurred_at: str | None, now: str
+    current: MessageState | None, status: str, occurred_at: str | None, now: str, synthetic: bool = False
 ) -> tuple[MessageState, Effect]:
     """The message's next state after one more status event, and what the event did.
 
     ``occurred_at`` values are ISO 8601 UTC strings, which compare correctly as strings.
+    ``synthetic``: the event is smshook's own ``expired`` (see :mod:`smshook.lifecycle.stuck`).
     """
     if status not in RANK:
         raise ValueError(f"unknown status {status!r}")
     if current is None:
-        return MessageState(status, occurred_at, False, now), "applied"
+        return MessageState(status, occurred_at, False, now, synthetic), "applied"
+    if synthetic:  # only ever for a message without a final status: never overrides a real one
+        if current.final:
+            return current, "late"
+        return MessageState(status, occurred_at, current.conflict, now, True), "applied"
+    if current.synthetic and status in FINAL:  # a real final after our own `expired`: it wins
+        return MessageState(status, occurred_at, current.conflict, now), "late_final"
 
     older = occurred_at is not None and current.occurred_at is not None and occurred_at < current.occurred_at
     if status == current.status:

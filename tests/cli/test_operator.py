@@ -24,9 +24,9 @@ from smshook.errors import InvalidRequest
 from smshook.events import Event, finalize, iso, uuid7
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import Outcome
-from smshook.providers import BUILTIN
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.providers.csoft import Csoft
+from smshook.settings import default_providers
 from smshook.storage import RawRecord
 from smshook.storage.sqlite import SQLiteStore
 from tests.e2e.conftest import Server
@@ -106,7 +106,7 @@ def test_connections_prints_the_urls_to_paste(config: Path) -> None:
                     "public_url": None}
     assert mo["protection"] == ["allow_ips"] and mo["allow_ips"] == ["127.0.0.1/32"]
     open_one = run("connections")  # the defaults: one open connection per built-in provider, said so
-    assert open_one.stdout.count("UNAUTHENTICATED") == len(BUILTIN)
+    assert open_one.stdout.count("UNAUTHENTICATED") == len(default_providers())
     bad = run("connections", "--public-url", "sms.example.com")
     assert bad.exit_code == 2 and "--public-url" in bad.stderr
 
@@ -119,8 +119,8 @@ def test_events_with_filters_and_json(filled: tuple[Server, list[str]]) -> None:
     listed = run("events", *args)
     assert listed.exit_code == 0, listed.output
     lines = listed.stdout.splitlines()
-    assert len(lines) == 6 and "mo" in lines[0] and "STOP" in lines[0]  # newest first
-    by_phone = run("events", *args, "--phone", "0031612345678", "--json").stdout.splitlines()
+    assert len(lines) == 7 and "mo" in lines[0] and "optout" in lines[0] and "STOP" in lines[1]  # newest first
+    by_phone = run("events", *args, "--phone", "0031612345678", "--type", "inbound", "--json").stdout.splitlines()
     assert [(e["connection"], e["keyword"], e["network"]["operator"]) for e in map(json.loads, by_phone)] == [
         ("mo", "STOP", "KPN Mobile")]
     failed = [json.loads(x) for x in run("events", *args, "--status", "rejected", "--json").stdout.splitlines()]
@@ -322,3 +322,21 @@ def test_doctor_finds_problems(tmp_path: Path) -> None:
     assert code == 1 and "connections.shop" in found["configuration"][0][1]
     missing = doctor("--database", f"sqlite:///{tmp_path / 'new' / 'x.db'}")
     assert missing[0] == 1 and "does not exist" in missing[1]["database directory"][0][1]
+
+
+def test_connections_print_a_signing_connections_public_url(tmp_path: Path) -> None:
+    """A connection's public_url is the URL to paste (and what signatures are checked against); its
+    secret is never printed; its protection is the provider's signature."""
+    secret = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+    config = tmp_path / "signed.toml"
+    config.write_text('[connections.tw]\nprovider = "twilio"\n'
+                      f'auth_token = "{secret}"\npublic_url = "https://sms.example.com/prefix/hooks/tw"\n')
+    result = run("connections", "--config", str(config))
+    assert result.exit_code == 0, result.output
+    assert "https://sms.example.com/prefix/hooks/tw  (public_url: signatures are checked against it)" in result.stdout
+    assert "GET/POST; signature)" in result.stdout and secret not in result.output
+    [row] = json.loads(run("connections", "--config", str(config), "--json").stdout)["connections"]
+    assert row["public_url"] == row["url"] == "https://sms.example.com/prefix/hooks/tw"
+    assert row["protection"] == ["signature"] and row["authenticated"] is True
+    checked = run("config", "check", "--config", str(config))
+    assert checked.exit_code == 0 and secret not in checked.output and 'auth_token = "***"' in checked.stdout

@@ -62,7 +62,9 @@ class Server:
         if self.config is not None:
             args += ["--config", str(self.config)]
         self.log = self.workdir / f"server-{self.port}.log"
-        env = {**os.environ, **self.env}
+        # The test receivers listen on 127.0.0.1: allow loopback webhook targets (tests that check the
+        # refusal set it to false in `env`).
+        env = {"SMSHOOK_FORWARDING_ALLOW_PRIVATE_TARGETS": "true", **os.environ, **self.env}
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(args, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

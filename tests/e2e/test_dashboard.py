@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smshook.providers import BUILTIN
+from smshook.settings import default_providers
 from tests.e2e.conftest import Server
 
 TOKEN = "dashboard-test-token-0123456789"
@@ -117,8 +117,9 @@ def test_token_prompt_and_live_feed(page: Any, server: Server) -> None:
     assert page.evaluate("sessionStorage.getItem('smshook.token')") == TOKEN
     page.get_by_text("No events yet").wait_for()
     # The connection picker offers the configured connections (GET /v1/connections), events or not.
-    page.wait_for_function(f"document.querySelectorAll('#conns option').length === {len(BUILTIN)}")
-    assert sorted(page.eval_on_selector_all("#conns option", "os => os.map(o => o.value)")) == sorted(BUILTIN)
+    page.wait_for_function(f"document.querySelectorAll('#conns option').length === {len(default_providers())}")
+    options = page.eval_on_selector_all("#conns option", "os => os.map(o => o.value)")
+    assert sorted(options) == sorted(default_providers())
 
     csoft(server, "309B9A1A", "0", 11)  # arrives while the page is open
     row = page.locator("table.events tbody tr", has_text="309B9A1A")
@@ -250,14 +251,16 @@ def test_subscriptions_page(page: Any, server: Server) -> None:
     for _ in range(STEP_MS // 500):  # wait for the first failed attempt, reloading the page
         page.reload()
         row.wait_for()
-        if row.locator("td.err").inner_text() != "—":
+        if row.locator("td.last-failure").inner_text() != "—":
             break
         page.wait_for_timeout(500)
     cells = row.locator("td")
+    assert cells.nth(1).inner_text() == "failing"  # the current state, in words
     assert cells.nth(2).inner_text() == "1"  # backlog: the event waits for its next attempt
     assert int(cells.nth(4).inner_text()) >= 1  # failures
-    assert cells.nth(6).inner_text() != "—"  # last error
-    assert cells.nth(7).inner_text() != "—"  # next attempt
+    assert cells.nth(6).inner_text() == "—"  # last success: none yet
+    assert row.locator("td.last-failure .err").inner_text() != ""  # last failure: when, and the error
+    assert cells.nth(8).inner_text() != "—"  # next attempt
     shot(page, "subscriptions")
 
 

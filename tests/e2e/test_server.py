@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 from smshook.events import finalize
+from smshook.lifecycle import optouts
+from smshook.lifecycle.options import DEFAULT_OPTIONS
 from smshook.providers import get
 from tests.e2e.conftest import Server, all_events
 from tests.providers.test_vectors import CASES, RECEIVED, build_request, connection_for, load
@@ -55,6 +57,7 @@ def test_every_seed_vector_over_http(server: Server) -> None:
                 assert response.text == want["body"], path.name
             slug = path.parent.name
             events = get(slug).parse(build_request(vector["request"], slug), connection_for(slug, vector))
+            events += optouts.derive(events, DEFAULT_OPTIONS)  # STOP / START: opt-out events too
             expected_keys |= {e.key for e in finalize(events, slug, slug, RECEIVED)}
 
         stored = all_events(client, server.url)

@@ -3,8 +3,11 @@ against the real adapters (each unique callback's events are new, each retry add
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -13,14 +16,34 @@ from click.testing import CliRunner
 
 from smshook.cli import main
 from smshook.events import finalize
-from smshook.providers import get
+from smshook.providers import get, sns
 from smshook.providers.base import ConnectionInfo, RawRequest
 from smshook.simulate import PROVIDERS, Options, is_loopback, plan
 from smshook.status import STATUSES
 from tests.e2e.conftest import Server, all_events
+from tests.providers.sns_signing import CERT_URL, TOPIC, certificate_source
 
 NOW = datetime(2025, 3, 30, 0, 30, tzinfo=UTC)  # Prague and Amsterdam switch to summer time at 01:00 UTC
-CASES = [(slug, []) for slug in PROVIDERS] + [("webcom", ["--format", "json"])]
+# sns is not among the default connections (it needs topics) and only AWS serves its certificates: tested below.
+CASES = [(slug, []) for slug in PROVIDERS if slug != "sns"] + [("webcom", ["--format", "json"])]
+
+
+TEST_KEY = Path(__file__).parents[1] / "providers" / "sns" / "test-key.pem"
+
+
+@pytest.fixture
+def sns_test_certificate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """simulate sns signs with the test key for CERT_URL, whose certificate the adapter gets from the tests."""
+    monkeypatch.setattr(sns.CERTIFICATES, "source", certificate_source)
+    monkeypatch.setenv("SIMULATE_SNS_KEY", str(TEST_KEY))
+    monkeypatch.setenv("SIMULATE_SNS_CERT_URL", CERT_URL)
+    sns.CERTIFICATES.clear()
+
+
+def options_for(provider: str, fmt: str = "xml") -> Options:
+    if provider == "sns":
+        return Options(format=fmt, connection={"topic_arns": TOPIC})
+    return Options(format=fmt)
 
 
 
@@ -40,6 +63,8 @@ def test_simulated_callbacks_are_all_stored_once(server: Server, provider: str, 
 
     with httpx.Client(timeout=10) as client:
         stored = all_events(client, server.url, connection=provider)
+        # the simulator's STOP / START messages also made opt-out events (smshook.lifecycle)
+        stored = [e for e in stored if e["type"] not in ("optout", "optin")]
         assert len(stored) == summary["unique_events"]
         assert client.get(f"{server.url}/v1/quarantine").json()["data"] == []
     assert sum(e["type"] == "inbound" for e in stored) == summary["inbound_events"]
@@ -53,19 +78,22 @@ def test_simulated_callbacks_are_all_stored_once(server: Server, provider: str, 
     assert (times or provider == "twilio") and all(t.endswith("Z") and t[:4] >= "2024" for t in times)
 
 
+@pytest.mark.usefixtures("sns_test_certificate")
 @pytest.mark.parametrize(("provider", "fmt"), [(slug, "xml") for slug in PROVIDERS] + [("webcom", "json")])
 def test_generators_match_the_adapters(provider: str, fmt: str) -> None:
     """Parsed by the real adapter, every unique callback's events are distinct and every retry
     repeats an earlier callback's events: the server must store exactly ``unique_events``."""
     the_plan = plan(provider, count=300, duplicates=0.3, out_of_order=True, inbound_share=0.3, seed=11,
-                    options=Options(format=fmt), now=NOW)
+                    options=options_for(provider, fmt), now=NOW)
     adapter = get(provider)
-    connection = ConnectionInfo(name=provider, provider=provider)
+    connection = ConnectionInfo(name=provider, provider=provider, options={"topic_arns": [TOPIC]}
+                                if provider == "sns" else {})
     keys: set[bytes] = set()
     for callback in the_plan.callbacks:
         method, query, headers, body = callback.request
         raw = RawRequest(method, f"/hooks/{provider}", query.encode(), tuple((k.lower(), v) for k, v in headers), body)
         assert method in adapter.methods
+        adapter.verify(raw, connection)  # sns: signed as SNS signs (the others have nothing to check)
         events = finalize(adapter.parse(raw, connection), provider, provider, NOW)
         assert len(events) == callback.events
         assert sum(e.type == "inbound" for e in events) == callback.inbound
@@ -174,3 +202,36 @@ def test_simulate_signs_with_the_secret(server_factory: type[Server], provider: 
 def test_simulate_refuses_unknown_options() -> None:
     result = CliRunner().invoke(main, ["simulate", "twilio", "--url", "http://127.0.0.1:9/hooks/x", "-o", "pin=1"])
     assert result.exit_code == 2 and "auth_token" in result.stderr
+
+
+def test_gateway_answers_are_checked() -> None:
+    kannel = plan("kannel", count=1, seed=1, now=NOW).callbacks[0].request
+    assert PROVIDERS["kannel"].check(kannel, b"") is None
+    assert "SMS" in (PROVIDERS["kannel"].check(kannel, b"OK") or "")
+    jasmin = plan("jasmin", count=1, seed=1, now=NOW).callbacks[0].request
+    assert PROVIDERS["jasmin"].check(jasmin, b"ACK/Jasmin") is None
+    assert PROVIDERS["jasmin"].check(jasmin, b"OK") is not None
+
+
+@pytest.mark.usefixtures("sns_test_certificate")
+async def test_simulated_sns_notifications_verify_and_are_stored(tmp_path: Path) -> None:
+    """smshook simulate sns, signing with the test key, against smshook in this process (which fetches the
+    certificate of CERT_URL from the tests, not from AWS); a run with a throwaway key is refused."""
+    from tests.e2e.test_sns import serve
+
+    async with serve(tmp_path, [TOPIC]) as base:
+        url = f"{base}/hooks/aws/sns-e2e-token-0123456789"
+        args = ["simulate", "sns", "--url", url, "--count", "30", "--rate", "0", "--duplicates", "0.2",
+                "--seed", "5", "--json", "-o", f"topic_arns={TOPIC}"]
+        result = await asyncio.to_thread(CliRunner().invoke, main, args)
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.stdout)
+        async with httpx.AsyncClient(base_url=base) as client:
+            stored = (await client.get("/v1/events", params={"limit": 500})).json()["data"]
+        optouts = [e for e in stored if e["type"] in ("optout", "optin")]  # STOP texts, opted-out events
+        stored = [e for e in stored if e["type"] not in ("optout", "optin")]
+        assert len(stored) == summary["unique_events"] and summary["inbound_events"] > 0
+        assert all(e["from"] for e in optouts)
+        os.environ.pop("SIMULATE_SNS_KEY")  # a throwaway key: AWS's certificate does not match it
+        throwaway = await asyncio.to_thread(CliRunner().invoke, main, args)
+        assert throwaway.exit_code == 1 and json.loads(throwaway.stdout)["non_2xx"] == {"401": 30}

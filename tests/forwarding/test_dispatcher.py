@@ -18,7 +18,8 @@ from smshook.storage import Store
 from tests.forwarding.conftest import SECRET, Receiver
 from tests.storage.test_store import inbound, raw, status
 
-FAST = DispatchConfig(schedule=(0, 0.2, 0.2, 0.2), jitter=0, timeout=1.0, lease=3, poll_interval=0.05)
+FAST = DispatchConfig(schedule=(0, 0.2, 0.2, 0.2), jitter=0, timeout=1.0, lease=3, poll_interval=0.05,
+                      allow_private_targets=True)  # the receiver listens on 127.0.0.1
 
 
 def hook(id: str, url: str, **kw: Any) -> Subscription:

@@ -101,9 +101,11 @@ secret = "{SECRET}"
     started = time.monotonic()
     with httpx.Client(timeout=10) as client:
         assert client.post(f"{server.url}/hooks/csoft", content=sms("STOP")).status_code == 200
-    [row] = receiver.wait_for(lambda rows: len(rows) >= 1, timeout=20)
+    rows = receiver.wait_for(lambda rows: len(rows) >= 2, timeout=20)  # the inbound STOP and its optout
     assert time.monotonic() - started < 20  # woken by the commit that queued it, not by the 60 s poll
-    assert Webhook(SECRET).verify(row["body"], row["headers"])["data"]["keyword"] == "STOP"
+    data = sorted((Webhook(SECRET).verify(row["body"], row["headers"])["data"] for row in rows),
+                  key=lambda d: d["type"])
+    assert [(d["type"], d["keyword"]) for d in data] == [("inbound", "STOP"), ("optout", "STOP")]
 
 
 def test_sigkill_mid_flight_delivers_everything_at_least_once(server_factory: type[Server], receiver: Receiver,

@@ -51,3 +51,16 @@ async def test_the_log_is_bounded(store: Store, monkeypatch: pytest.MonkeyPatch)
     assert [r["id"] for r in await store.rejected()] == ids[:1:-1]
     big = entry(b"x" * (rejected.MAX_BODY + 10))
     assert big.body_truncated and len(big.body) == rejected.MAX_BODY
+
+
+async def test_a_date_range_selects_by_first_seen(store: Store) -> None:
+    """The dashboard's Rejected page has a date range like every other list (GET /v1/rejected?since&until);
+    times as the hook path stores them (:func:`smshook.events.iso`)."""
+    early = await store.record_rejected(entry(b"n=1", received="2026-01-01T00:00:00Z"))
+    await store.record_rejected(entry(b"n=1", received="2026-01-03T00:00:00Z"))  # same request: first seen stays
+    late = await store.record_rejected(entry(b"n=2", received="2026-01-02T12:00:00.250Z"))
+    assert [r["id"] for r in await store.rejected(since="2026-01-02T00:00:00Z")] == [late]
+    assert [r["id"] for r in await store.rejected(until="2026-01-02T00:00:00Z")] == [early]
+    assert [r["id"] for r in await store.rejected(since="2026-01-01T00:00:00Z", until="2026-01-03T00:00:00Z")] == [
+        late, early]
+    assert await store.rejected(since="2026-01-02T00:00:00Z", connection="pl") == []

@@ -133,6 +133,13 @@ async def test_bad_signature_is_refused_logged_masked_and_counted(connect: Clien
         rest = (await c.get("/v1/rejected", params={"cursor": page["next_cursor"]})).json()["data"]
         assert [r["id"] for r in rest] == [rows[1]["id"], rows[2]["id"]]
         assert (await c.get("/v1/rejected", params={"connection": "nope"})).json()["data"] == []
+        # a date range, as on every list (first seen; a time without zone is UTC)
+        first = rows[2]["first_seen"]
+        assert len((await c.get("/v1/rejected", params={"since": first})).json()["data"]) == 3
+        assert (await c.get("/v1/rejected", params={"until": first})).json()["data"] == []
+        assert (await c.get("/v1/rejected", params={"since": "2000-01-01T00:00:00"})).json()["data"] == rows
+        r = await c.get("/v1/rejected", params={"since": "yesterday"})
+        assert r.status_code == 400 and "since" in r.text
         metrics = (await c.get("/metrics")).text
         assert 'smshook_rejected_total{connection="d",reason="signature"} 2.0' in metrics
         assert 'smshook_rejected_total{connection="d",reason="stale"} 1.0' in metrics

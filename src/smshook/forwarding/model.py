@@ -3,16 +3,19 @@
 A :class:`Subscription` says where events go (a webhook URL or a Redis stream), how they are signed
 (``whsec_`` secrets; during rotation every listed secret signs) and which events it wants
 (:class:`Filters`). Matching (:meth:`Subscription.matches`) runs inside the store's append
-transaction for every new event, so it is precompiled and cheap.
+transaction for every new event, so it is precompiled and cheap, and ``text_regex`` runs on RE2
+(:func:`compile_text_regex`): matching takes time linear in the text whatever the pattern, so no
+subscription can stall the writer with a catastrophic pattern such as ``^(a|aa)+$``.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import re2
 
 from smshook.events import Event
 
@@ -20,6 +23,43 @@ SinkKind = Literal["webhook", "redis"]
 DeliveryState = Literal["pending", "delivering", "delivered", "dead"]
 DELIVERY_STATES: tuple[str, ...] = ("pending", "delivering", "delivered", "dead")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+MAX_REGEX = 1000  # characters of a text_regex
+REGEX_MEMORY = 1 << 20  # bytes RE2 may use for one compiled filter (a bigger program is refused)
+
+
+class TextRegex:
+    """A ``text_regex`` compiled for RE2 (case-insensitive): :meth:`search` takes time linear in the
+    text whatever the pattern (no backtracking). It answers yes or no through RE2's ``Set``, which
+    skips the offset bookkeeping of ``re2.search`` (about 7 µs instead of 40 µs on a short SMS)."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self, pattern: str, options: re2.Options) -> None:
+        self._set = re2.Set.SearchSet(options)
+        self._set.Add(pattern)
+        self._set.Compile()
+
+    def search(self, text: str) -> bool:
+        return self._set.Match(text) is not None
+
+
+def compile_text_regex(pattern: str) -> TextRegex:
+    """``pattern`` compiled for RE2; ValueError names what is wrong: too long, or a construct RE2
+    does not have (back-references, look-around), or a program too big for its memory budget."""
+    if len(pattern) > MAX_REGEX:
+        raise ValueError(f"at most {MAX_REGEX} characters (got {len(pattern)})")
+    options = re2.Options()
+    options.case_sensitive = False
+    options.log_errors = False
+    options.max_mem = REGEX_MEMORY
+    try:
+        re2.compile(pattern, options)  # for its error message; the Set's says only "failed"
+        options.never_capture = True
+        return TextRegex(pattern, options)
+    except re2.error as exc:
+        detail = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"not a regular expression smshook can run in linear time (RE2 syntax: no "
+                         f"back-references or look-around): {detail}") from None
 
 
 def generate_secret() -> str:
@@ -49,7 +89,7 @@ class Filters:
     connections: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()  # compared upper-cased with the event's keyword (first word)
-    text_regex: str | None = None  # re.search on the inbound text, case-insensitive
+    text_regex: str | None = None  # searched in the inbound text (RE2, case-insensitive)
 
     def to_dict(self) -> dict[str, Any]:
         return {"types": list(self.types), "connections": list(self.connections),
@@ -79,6 +119,8 @@ class Subscription:
     ordered: bool = False
     timeout: float | None = None  # seconds; None: the forwarding_timeout setting
     source: Literal["config", "api"] = "api"
+    batch_max: int = 1  # webhook: up to this many events in one POST (a JSON array); 1: one event each
+    batch_wait: float = 0.0  # seconds a batch may wait to fill up before it is sent
     disabled_reason: str | None = None
     created_at: str | None = None
     updated_at: str | None = None
@@ -93,6 +135,7 @@ class Subscription:
             "secrets": list(self.secrets), "filters": self.filters.to_dict(), "enabled": self.enabled,
             "ordered": self.ordered, "timeout": self.timeout, "source": self.source,
             "disabled_reason": self.disabled_reason, "created_at": self.created_at, "updated_at": self.updated_at,
+            "batch_max": self.batch_max, "batch_wait": self.batch_wait,
         }
         if stats is not None:
             data["stats"] = stats
@@ -102,7 +145,7 @@ class Subscription:
 class Matcher:
     """A subscription's filters compiled for the hot path."""
 
-    __slots__ = ("connections", "inbound_only", "keywords", "regex", "statuses", "subscription", "types")
+    __slots__ = ("broken", "connections", "inbound_only", "keywords", "regex", "statuses", "subscription", "types")
 
     def __init__(self, subscription: Subscription) -> None:
         f = subscription.filters
@@ -111,10 +154,18 @@ class Matcher:
         self.connections = frozenset(f.connections) or None
         self.statuses = frozenset(f.statuses) or None
         self.keywords = frozenset(k.upper() for k in f.keywords) or None
-        self.regex = re.compile(f.text_regex, re.IGNORECASE) if f.text_regex else None
-        self.inbound_only = self.keywords is not None or self.regex is not None
+        self.regex: TextRegex | None = None
+        self.broken = False  # a pattern stored before RE2 that RE2 cannot run: matches nothing
+        if f.text_regex:
+            try:
+                self.regex = compile_text_regex(f.text_regex)
+            except ValueError:
+                self.broken = True
+        self.inbound_only = self.keywords is not None or self.regex is not None or self.broken
 
     def matches(self, event: Event) -> bool:
+        if self.broken:
+            return False
         if self.types is not None and event.type not in self.types:
             return False
         if self.connections is not None and event.connection not in self.connections:
@@ -155,6 +206,9 @@ class Outcome:
     error: str | None = None
     http_status: int | None = None
     disable: str | None = None
+    # False: no attempt was made (the dispatcher hands the lease back, e.g. its target asked it to
+    # wait with 429 + Retry-After): the delivery is pending again at next_attempt_at, attempts unchanged.
+    attempted: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +220,8 @@ class DeliveryQuery:
     message_id: str | None = None
     limit: int = 50
     before: str | None = None  # cursor: the seq of the last row of the previous page
+    since: float | None = None  # unix seconds: created (queued) at or after
+    until: float | None = None  # unix seconds: created before
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +236,6 @@ class ReplayQuery:
     subscription_id: str | None = None
     connection: str | None = None
     message_id: str | None = None
-    since: str | None = None  # ISO UTC, received_at >= since
-    until: str | None = None  # ISO UTC, received_at < until
+    since: str | None = None  # a stamp (events.stamp), received_at >= since
+    until: str | None = None  # a stamp, received_at < until
     states: tuple[str, ...] = ()

@@ -9,19 +9,22 @@ HMAC-SHA256(key, f"{id}.{timestamp}.{body}"), space-separated. Secrets are ``whs
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from smshook.forwarding.model import secret_bytes
 
+_key = functools.lru_cache(maxsize=1024)(secret_bytes)  # decoded once per secret, not per request
+
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """One ``v1,<base64>`` signature."""
-    mac = hmac.new(secret_bytes(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    mac = hmac.new(_key(secret), f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256)
     return "v1," + base64.b64encode(mac.digest()).decode()
 
 
@@ -38,6 +41,19 @@ def payload(event: dict[str, Any]) -> bytes:
     """The request body: ``{"type", "timestamp", "data"}`` with ``data`` the public event.
     The same bytes on every attempt (``timestamp`` is when smshook received the event)."""
     return orjson.dumps({"type": f"message.{event['type']}", "timestamp": event["received_at"], "data": event})
+
+
+def batch_payload(items: Sequence[tuple[str, dict[str, Any]]]) -> tuple[str, bytes]:
+    """The webhook-id and body of a batch (subscriptions with ``batch_max`` > 1) of ``(webhook-id,
+    public event)`` pairs: the body is a JSON array whose elements are the single-event bodies of
+    :func:`payload` with that event's own webhook-id as ``id`` (receivers deduplicate on it, as a
+    batch's members may be sent again in another batch). The batch's own webhook-id is ``batch_``
+    plus a hash of its members' ids: a batch retried with the same members keeps it."""
+    ids = [msg_id for msg_id, _ in items]
+    digest = hashlib.blake2b("\n".join(ids).encode(), digest_size=16).hexdigest()
+    body = orjson.dumps([{"id": msg_id, "type": f"message.{event['type']}", "timestamp": event["received_at"],
+                          "data": event} for msg_id, event in items])
+    return f"batch_{digest}", body
 
 
 def verify(secret: str, body: bytes, given: dict[str, str], tolerance: int = 300, now: int | None = None) -> bool:

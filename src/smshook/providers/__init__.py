@@ -16,6 +16,7 @@ from smshook.providers.base import Provider
 # slug -> "module:Class"; one module per provider.
 BUILTIN: tuple[str, ...] = ("csoft", "cdyne", "webcom", "spryng", "bulkgate", "twilio", "vonage", "plivo",
                             "telnyx", "sinch", "messagebird", "infobip")
+BUILTIN += ("kannel", "jasmin", "sns")  # gateways the sender runs, and AWS
 
 
 def _builtin(slug: str) -> type[Provider]:

@@ -24,11 +24,13 @@ called in this order on every callback:
 
 Connection keys: :attr:`Provider.options` declares, as a tuple of :class:`Option`, the keys a
 ``[connections.NAME]`` table may carry for this provider besides the common ones (``provider``,
-``token``, ``allow_ips``, ``timezone``, ``public_url``). The settings validate every table
-against that declaration (unknown key, wrong type, missing required key: start-up stops naming the
-key) and mask ``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``,
-logs). The adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults
-filled in; secrets as :class:`Secret`, a ``str`` whose ``repr`` is masked).
+``token``, ``allow_ips``, ``timezone``, ``public_url``, ``retention``, and the message lifecycle's
+``link_window``, ``final_within``, ``stop_keywords``, ``start_keywords``, ``help_keywords``). The
+settings validate every table against that declaration (unknown key, wrong type, missing required
+key, part of a :attr:`Provider.together` group without the rest: start-up stops naming the key) and
+mask ``secret`` options everywhere (repr, ``smshook config``, ``smshook connections``, logs). The
+adapter reads the validated values from :attr:`ConnectionInfo.options` (defaults filled in;
+secrets as :class:`Secret`, a ``str`` whose ``repr`` is masked).
 :meth:`Provider.authenticated` tells the start-up exposure check whether a connection's own
 options keep strangers out (a signing secret is set; csoft Username+PIN).
 
@@ -241,6 +243,12 @@ class Provider:
     timezone: ClassVar[str] = "UTC"
     # Connection keys this provider understands besides provider, token, allow_ips, timezone, public_url.
     options: ClassVar[tuple[Option | str, ...]] = ()
+    # Options that only work together (csoft's username and PIN): a connection gives all of a group or
+    # none of it, else start-up stops naming what is missing.
+    together: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    # Whether verify() checks a signature over RawRequest.url (the URL pasted in the provider's portal):
+    # start-up and `smshook doctor` then warn about a secret set without public_url or trusted proxies.
+    signs_url: ClassVar[bool] = False
     # How verify() authenticates, shown in `smshook connections` ("signature", "credentials").
     auth_kind: ClassVar[str] = "signature"
     # raw code -> (unified status, failure class); unknown codes map to ("unknown", None).
@@ -257,6 +265,9 @@ class Provider:
         The start-up exposure check counts the connection as protected when this, a URL token or
         an IP allow-list holds."""
         return False
+    # Form fields (body or query) that carry a credential (csoft's PIN): their values are masked in
+    # the raw request before it is stored, like secret headers and URL tokens.
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         raise NotImplementedError
@@ -268,6 +279,11 @@ class Provider:
 
     def reject(self, request: RawRequest, error: ProviderError) -> Response:
         return Response(error.status, error.message.encode() + b"\n")
+
+    def setup(self, url: str) -> list[str]:
+        """Lines to paste into the provider's own configuration for a connection reached at ``url``
+        (Kannel's ``kannel.conf``), printed by ``smshook connections``; none by default."""
+        return []
 
     # -- helpers for subclasses -------------------------------------------------------------------
     def status_of(self, code: str) -> tuple[str, FailureClass | None]:

@@ -59,10 +59,7 @@ class BulkGate(Provider):
 
     def _event(self, item: Mapping[str, Any], connection: ConnectionInfo) -> Event:
         code = formats.require(item, "status")
-        try:
-            number = int(code)
-        except ValueError:
-            raise InvalidRequest(f"field 'status': {code!r} is not a BulkGate status code") from None
+        number = formats.integer(code, field="status", digits=4, what="a BulkGate status code")
         inbound = number == INBOUND
         text_field = "message" if item.get("message") is not None else "text"
         used = {"status", "smsID", "to", "price", "channel", "date"}
@@ -89,6 +86,7 @@ class BulkGate(Provider):
             text=text,
             keyword=formats.first_word(text),
             occurred_at=delivered or sent,
+            submitted_at=None if inbound else sent,  # the start of the message's time to delivery
             price=price,
             currency="credits" if price is not None else None,
             details=details,

@@ -89,6 +89,7 @@ class Cdyne(Provider):
                 provider_status=flag,
                 failure_class=None if flag == "1" else "temporary",  # CDYNE retries up to 3 times
                 occurred_at=_us_time(fields, "SentTime"),
+                submitted_at=_us_time(fields, "SentTime"),  # the start of the message's time to delivery
                 details=details,
                 **common,
             )]
@@ -110,9 +111,11 @@ class Cdyne(Provider):
         code = formats.require(fields, "Code")
         status, failure = self.status_of(code)
         raw = fields.get("DeliveryReceiptMessage")
-        occurred = None
+        occurred = submitted = None
         if raw is not None:
             receipt, occurred = parse_receipt(raw)
+            if receipt.get("submit_date", "").endswith("Z"):  # the carrier's SMPP "submit date"
+                submitted = datetime.fromisoformat(receipt["submit_date"].replace("Z", "+00:00"))
             details["receipt"] = receipt
             details["receipt_raw"] = raw
         return [Event(
@@ -122,6 +125,7 @@ class Cdyne(Provider):
             provider_status=code,
             failure_class=failure,
             occurred_at=occurred,
+            submitted_at=submitted,
             details=details,
             # Two receipts with the same code (e.g. two 003s from different hops) are not retries.
             key_extra=raw or "",
@@ -161,7 +165,7 @@ def parse_receipt(raw: str) -> tuple[dict[str, str], datetime | None]:
         last = key == "text" or i + 1 == len(matches)
         value = raw[match.end():] if last else raw[match.end():matches[i + 1].start()]
         value = value.strip()
-        if key in ("submit_date", "done_date") and value.isdigit() and len(value) in _RECEIPT_DATE:
+        if key in ("submit_date", "done_date") and value.isascii() and value.isdigit() and len(value) in _RECEIPT_DATE:
             try:
                 when = datetime.strptime(value, _RECEIPT_DATE[len(value)]).replace(tzinfo=UTC)
             except ValueError:

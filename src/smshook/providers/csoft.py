@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hmac
 from functools import lru_cache
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from smshook.errors import InvalidRequest, ProviderError, SignatureError
 from smshook.events import Event
@@ -33,7 +33,9 @@ class Csoft(Provider):
         Option("username", doc="The Username csoft sends in each callback (checked when set)."),
         Option("pin", secret=True, doc="The PIN csoft sends in each callback (checked when set)."),
     )
+    together = (("username", "pin"),)  # csoft sends both in every callback
     auth_kind = "credentials"
+    secret_fields = frozenset({"PIN"})
     statuses = {
         "0": ("delivered", None),
         "-4": ("sent", None),
@@ -54,16 +56,13 @@ class Csoft(Provider):
 
     def parse(self, request: RawRequest, connection: ConnectionInfo) -> list[Event]:
         fields = formats.form_fields(request)
-        ident = fields.get("MessageIdentifier") or ""
+        ident = _identifier(request)  # the answer's echo: the bytes csoft sent, percent-encoded
         details = {k: v for k, v in fields.items() if k not in _KNOWN}
         when = formats.optional(fields, "Timestamp1")
         occurred = formats.parse_time(when, "%Y-%m-%dT%H:%M:%SZ", "UTC", field="Timestamp1") if when else None
         if "Report" in fields:
             code = formats.require(fields, "Report")
-            try:
-                int(code)
-            except ValueError:
-                raise InvalidRequest(f"field 'Report': {code!r} is not a csoft report code") from None
+            formats.integer(code, field="Report", digits=4, what="a csoft report code")
             status, failure = self.status_of(code)
             if code in self.notes:
                 details["note"] = self.notes[code]
@@ -111,7 +110,8 @@ class Csoft(Provider):
             raise SignatureError("Username/PIN do not match this connection", reason="credentials")
 
     def acknowledge(self, request: RawRequest, outcome: Outcome) -> Response:
-        # The MessageIdentifier parse read (None only when parse never ran: a quarantine that failed).
+        # The MessageIdentifier parse read, percent-encoded (None only when parse never ran: a quarantine
+        # that failed).
         ident = outcome.context if outcome.context is not None else _identifier(request)
         if not outcome.stored:
             return Response(503, _answer(ident, "-1", "store unavailable, retry later"), FORM)
@@ -125,12 +125,20 @@ _KNOWN = frozenset({"Username", "PIN", "SendTo", "Timestamp1", "MessageIdentifie
 
 
 def _identifier(request: RawRequest) -> str:
-    return formats.form_value(request, "MessageIdentifier") or ""
+    """The MessageIdentifier to echo, percent-encoded: the very bytes csoft sent (an identifier that is
+    not UTF-8 is echoed byte for byte, not as its Latin-1 reading re-encoded)."""
+    found = formats.form_value(request, "MessageIdentifier") or ""
+    if found.isascii() and found.isalnum():  # letters and digits: nothing to encode
+        return found
+    for data in (request.body, request.query):
+        for part in data.split(b"&"):
+            name, _, value = part.strip(b"\r\n").partition(b"=")
+            if unquote_to_bytes(name.replace(b"+", b" ")).strip() == b"MessageIdentifier":
+                return quote(unquote_to_bytes(value.replace(b"+", b" ")))
+    return quote(found)
 
 
 def _answer(identifier: str, report: str, text: str) -> bytes:
-    if not (identifier.isascii() and identifier.isalnum()):  # letters and digits: nothing to encode
-        identifier = quote(identifier)
     return f"MessageIdentifier={identifier}&Report={report}&Text={_quoted(text[:255])}".encode()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -108,6 +108,25 @@ def _parsed_form(data: bytes) -> dict[str, str]:
     return fields
 
 
+MASK = b"***"
+
+
+def mask_fields(data: bytes, names: frozenset[str]) -> bytes:
+    """A form (body or query string) with the value of every field named in ``names`` replaced by
+    ``***`` (the field name read as :func:`parse_form` reads it: ``P%49N`` is ``PIN``); every other
+    byte as it was. Data in which no such field can hide comes back unchanged."""
+    if not names or (b"%" not in data and b"+" not in data and not any(n.encode() in data for n in names)):
+        return data
+    parts = data.split(b"&")
+    changed = False
+    for i, part in enumerate(parts):
+        name, sep, value = part.partition(b"=")
+        if sep and value and _form_text(name.strip(b"\r\n")).strip() in names:
+            parts[i] = name + sep + MASK
+            changed = True
+    return b"&".join(parts) if changed else data
+
+
 def form_fields(request: RawRequest) -> dict[str, str]:
     """Fields from the query string and the body (read as a form whatever the Content-Type says);
     body fields win over query fields of the same name."""
@@ -152,21 +171,40 @@ def optional(fields: Mapping[str, Any], name: str) -> str | None:
 
 # -- JSON -------------------------------------------------------------------------------------------
 
-# A JSON string, or a comma followed only by white space and a closing bracket.
-_TRAILING_COMMA = re.compile(rb'("(?:[^"\\]|\\.)*")|,(\s*[\]}])', re.DOTALL)
+# At most this many trailing commas are repaired in one body: each repair parses the body again.
+MAX_JSON_REPAIRS = 16
 
 
 def loads_lenient(data: bytes) -> Any:
-    """JSON, tolerating trailing commas before ``]`` or ``}`` (BulkGate's own sample has one)."""
+    """JSON, tolerating trailing commas before ``]`` or ``}`` (BulkGate's own sample has one).
+
+    Linear time in the body's length, valid or not: orjson itself finds each trailing comma (its
+    error names the position, and everything before it is known to be well-formed JSON, so the comma
+    is never inside a string); the comma is dropped and the body parsed again, at most
+    :data:`MAX_JSON_REPAIRS` times. (A regular expression that skipped strings to find the commas
+    took quadratic time on a body of unterminated escapes.)
+    """
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        pass
-    cleaned = _TRAILING_COMMA.sub(lambda m: m.group(1) or m.group(2), data)
-    try:
-        return orjson.loads(cleaned)
     except orjson.JSONDecodeError as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+        error = exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as bad:  # orjson's own words ("surrogates not allowed") name no byte
+        raise InvalidRequest(f"body is not valid UTF-8: byte 0x{data[bad.start]:02x} at offset {bad.start} "
+                             f"({bad.reason})") from None
+    for _ in range(MAX_JSON_REPAIRS):
+        if error.msg != "trailing comma is not allowed" or text[error.pos:error.pos + 1] != ",":
+            break
+        text = text[:error.pos] + text[error.pos + 1:]
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            error = exc
+    else:
+        if error.msg == "trailing comma is not allowed":
+            raise InvalidRequest(f"body is not valid JSON: more than {MAX_JSON_REPAIRS} trailing commas")
+    raise InvalidRequest(f"body is not valid JSON: {error}")
 
 
 # -- XML --------------------------------------------------------------------------------------------
@@ -181,6 +219,8 @@ def parse_xml(data: bytes) -> Element:
         raise InvalidRequest(f"XML refused: {type(exc).__name__} (DTDs and entities are not allowed)") from exc
     except SafeET.ParseError as exc:
         raise InvalidRequest(f"body is not well-formed XML: {exc}") from exc
+    except (LookupError, ValueError) as exc:  # encoding="bogus", a multi-byte encoding expat cannot read
+        raise InvalidRequest(f"XML refused: unsupported encoding ({exc})") from None
 
 
 def looks_like_xml(data: bytes) -> bool:
@@ -194,18 +234,31 @@ def looks_like_json(data: bytes) -> bool:
 # -- phone numbers ----------------------------------------------------------------------------------
 
 
+_SEPARATORS = str.maketrans("", "", "-().")
+# The strings phone() leaves something of (for API documents): not blanks, a lone "+", or "00" written
+# with any of the separators - ( ) . and spaces.
+# Whitespace as str.strip() sees it, spelled out: a JSON Schema's \s is ECMA-262's, another set.
+BLANKS = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_BLANK = f"[{BLANKS}]*"
+_SEPARATOR = r"[-(). ]*"
+PHONE_PATTERN = rf"^(?!{_BLANK}$)(?!{_BLANK}\+{_BLANK}$)(?!{_BLANK}{_SEPARATOR}0{_SEPARATOR}0{_SEPARATOR}{_BLANK}$)"
+
+
 def phone(value: str | None) -> str | None:
     """A phone number or short code as digits without ``+`` or a leading ``00``.
 
-    A ``+`` that arrived unencoded in a query string reads as a space: that is stripped too.
+    A ``+`` that arrived unencoded in a query string reads as a space: that is stripped too, and so are
+    the separators of a number written by hand (``-``, ``(``, ``)``, ``.``).
     Alphanumeric sender ids are kept as given.
     """
     if value is None:
         return None
     text = value.strip().replace(" ", "")
+    if any(c in text for c in "-().") and text.lstrip("+").translate(_SEPARATORS).isdigit():
+        text = text.translate(_SEPARATORS)  # written with separators: "+44 (20) 7946-0018"
     if text.startswith("+"):
         text = text[1:]
-    elif text.startswith("00") and text.isdigit():
+    elif text.startswith("00") and text.isascii() and text.isdigit():
         text = text[2:]
     return text or None
 
@@ -284,41 +337,80 @@ def _utc_time(value: str, fmt: str, tz: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+# Longer than any time a provider writes: refused before strptime sees it.
+MAX_TIME_LENGTH = 64
+
+
 def parse_time(value: str, fmt: str, tz: str, *, field: str) -> datetime:
     """Parse a provider timestamp with ``strptime`` format ``fmt`` in zone ``tz`` and convert it to
-    UTC. ``tz`` is an IANA name; a format with ``%z`` or a trailing ``Z`` overrides it."""
+    UTC. ``tz`` is an IANA name; a format with ``%z`` or a trailing ``Z`` overrides it. Only ASCII
+    digits are digits (strptime alone reads Arabic-Indic digits as numbers); a time that has no UTC equivalent
+    (``0001-01-01 00:00:00`` east of Greenwich) is out of range."""
+    text = value.strip()
+    if len(text) > MAX_TIME_LENGTH or not text.isascii():
+        raise InvalidRequest(f"field {field!r}: {value[:MAX_TIME_LENGTH]!r} is not a time in the form {fmt!r}")
     try:
-        return _utc_time(value.strip(), fmt, tz)
+        return _utc_time(text, fmt, tz)
     except ValueError as exc:
         raise InvalidRequest(f"field {field!r}: {value!r} is not a time in the form {fmt!r}") from exc
+    except OverflowError:
+        raise InvalidRequest(f"field {field!r}: {value!r} is out of range (no such time in UTC)") from None
 
 
 # -- numbers ----------------------------------------------------------------------------------------
 
 
+# Bounds of every number read from a provider, checked on the text before any conversion: a field
+# of a million digits, or ``1e999999999`` (which Decimal would expand to a billion digits), is an
+# invalid request, never a computation.
+MAX_NUMBER_LENGTH = 32  # characters of a decimal as written (sign, digits, point, exponent)
+MAX_DECIMAL_EXPONENT = 18  # |value| < 10**18, and no digit below 10**-18
+MAX_INTEGER_DIGITS = 18  # integer codes and counts: within 64 bits
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
 def decimal_text(value: Any, *, field: str) -> str | None:
-    """A price or amount as a plain decimal string (``"0.71"``), or None when absent."""
+    """A price or amount as a plain decimal string (``"0.71"``), or None when absent. Only ASCII
+    digits; at most :data:`MAX_NUMBER_LENGTH` characters and magnitude below 10**18: anything else is
+    an :class:`InvalidRequest` naming the field."""
     if value is None or value == "":
         return None
     if isinstance(value, bool):
         raise InvalidRequest(f"field {field!r} must be a decimal number")
+    text = str(value).strip()
+    if len(text) > MAX_NUMBER_LENGTH:
+        raise InvalidRequest(f"field {field!r}: {text[:MAX_NUMBER_LENGTH]!r}... is out of range "
+                             f"(a number of at most {MAX_NUMBER_LENGTH} characters)")
     try:
-        return _plain_decimal(str(value).strip())
+        return _plain_decimal(text)
     except ValueError as exc:
-        raise InvalidRequest(f"field {field!r}: {value!r} is not a decimal number") from exc.__cause__
+        raise InvalidRequest(f"field {field!r}: {value!r} {exc}") from None
 
 
 @lru_cache(maxsize=1024)
 def _plain_decimal(text: str) -> str:
-    """``text`` as a plain decimal string; ValueError when it is not a finite number (cached:
-    prices repeat)."""
-    try:
-        number = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(text) from exc
-    if not number.is_finite():
-        raise ValueError(text)
+    """``text`` (at most MAX_NUMBER_LENGTH characters) as a plain decimal string; ValueError saying
+    why when it is not a decimal number in range (cached: prices repeat)."""
+    if not _DECIMAL.fullmatch(text):
+        raise ValueError("is not a decimal number")
+    number = Decimal(text)  # cannot fail: the pattern above is Decimal's finite syntax in ASCII
+    exponent = number.as_tuple().exponent
+    if number.adjusted() >= MAX_DECIMAL_EXPONENT or (isinstance(exponent, int) and exponent < -MAX_DECIMAL_EXPONENT):
+        raise ValueError(f"is out of range (below 1e{MAX_DECIMAL_EXPONENT}, "
+                         f"at most {MAX_DECIMAL_EXPONENT} decimal places)")
     return format(number, "f")
+
+
+def integer(value: str, *, field: str, digits: int = MAX_INTEGER_DIGITS, what: str = "") -> int:
+    """A code or count written in ASCII digits (an optional sign, at most ``digits`` digits): the
+    int, or :class:`InvalidRequest` naming the field. ``int()`` alone reads fullwidth and Arabic-Indic digits as
+    numbers and spends quadratic time on thousands of digits."""
+    text = value.strip()
+    if len(text) > digits + 1 or not _INTEGER.fullmatch(text) or len(text.lstrip("+-")) > digits:
+        what = what or f"an integer of at most {digits} ASCII digits"
+        raise InvalidRequest(f"field {field!r}: {value[:digits + 2]!r} is not {what}")
+    return int(text)
 
 
 def first_word(text: str | None) -> str | None:

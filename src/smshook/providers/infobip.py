@@ -63,6 +63,7 @@ class Infobip(Provider):
                                  "with basic_password, checked on every callback."),
         Option("basic_password", secret=True, doc="HTTP basic-auth password, with basic_user."),
     )
+    together = (("basic_user", "basic_password"),)  # one without the other protects nothing
     auth_kind = "credentials"
     # status.groupName (or groupId) -> unified status
     statuses = {
@@ -148,6 +149,7 @@ class Infobip(Provider):
             from_=formats.phone(jsonbody.text(item, "from") or jsonbody.text(item, "sender")),
             to=formats.phone(jsonbody.text(item, "to")), reference=jsonbody.text(item, "callbackData"),
             occurred_at=done or sent, price=price, currency=currency,
+            submitted_at=sent,  # the start of the message's time to delivery (smshook.lifecycle)
             network={"mccmnc": mccmnc, "operator": None, "country": None} if mccmnc else None,
             details=details, key_extra=f"to={jsonbody.text(item, 'to') or ''}",
         )

@@ -104,6 +104,7 @@ class MessageBird(Provider):
     name = "MessageBird"
     docs_url = "https://docs.bird.com/connectivity-platform/advanced-functionalities/receiving-delivery-reports-dlrs"
     methods = frozenset({"GET", "POST"})
+    signs_url = True  # the signature covers the URL as configured in the portal
     options = (
         Option("signing_key", secret=True,
                doc="MessageBird's signing key (Developers: API access, Signing key; not the API key); set: every "

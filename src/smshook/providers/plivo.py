@@ -70,6 +70,7 @@ class Plivo(Provider):
     name = "Plivo"
     docs_url = "https://www.plivo.com/docs/messaging/api/message/message-status-callbacks"
     methods = frozenset({"GET", "POST"})
+    signs_url = True  # the signature covers the URL as configured in the portal
     options = (
         Option("auth_token", secret=True,
                doc="The Auth Token of the (sub-)account that owns the numbers (Console → Overview): checks "
@@ -152,14 +153,16 @@ class Plivo(Provider):
             from_=formats.phone(fields.get("From")),
             to=formats.phone(fields.get("To")),
             occurred_at=self._time(fields, connection),
+            submitted_at=self._time(fields, connection, ("MessageTime", "QueuedTime")),  # time to delivery's start
             price=formats.decimal_text(fields.get("TotalAmount"), field="TotalAmount"),
             network={"mccmnc": f"{mcc}{mnc}", "operator": None, "country": None} if mcc and mnc else None,
             details=details,
             key_extra=f"{part if parent != part else ''}|{fields.get('Sequence', '')}",
         )
 
-    def _time(self, fields: dict[str, str], connection: ConnectionInfo) -> Any:
-        for name in ("DeliveryReportTime", "SentTime", "QueuedTime", "MessageTime"):
+    def _time(self, fields: dict[str, str], connection: ConnectionInfo,
+              names: tuple[str, ...] = ("DeliveryReportTime", "SentTime", "QueuedTime", "MessageTime")) -> Any:
+        for name in names:
             value = formats.optional(fields, name)
             if value:
                 fmt = TIME_FORMATS[0] if "." in value else TIME_FORMATS[1]

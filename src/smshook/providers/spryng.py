@@ -44,7 +44,7 @@ ALIASES = {"TIMESTAMP": "ZEITSTEMPEL", "SHORTCODE": "KURZWAHLNUMMER", "REFERENCE
 # Fields each kind of request defines; anything else is kept in details.
 _REPORT = frozenset({"STATUS", "REFERENCE", "REFERENZ"})
 _INBOUND = frozenset({"MSISDN", "KEYWORD", "PARM", "OPERATOR", "COUNTRY", *ALIASES, *ALIASES.values()})
-_TIMESTAMP = re.compile(r"\d{14}")
+_TIMESTAMP = re.compile(r"[0-9]{14}")  # ASCII digits only (\d is any Unicode digit)
 PLAIN = "text/plain; charset=utf-8"
 
 

@@ -163,6 +163,7 @@ class Telnyx(Provider):
         sender = _number(jsonbody.obj(payload, "from", "data.payload."), "data.payload.from.")
         price, currency = _cost(payload) if len(recipients) == 1 else (None, None)
         when = occurred or _first_time(payload, ("completed_at", "sent_at"))
+        submitted = _first_time(payload, ("sent_at",))  # the start of the message's time to delivery
         events = []
         for field, index, recipient in recipients:
             path = f"data.payload.{field}[{index}]."
@@ -182,7 +183,7 @@ class Telnyx(Provider):
             events.append(Event(
                 type="status", message_id=message_id, status=status, provider_status=raw,
                 failure_class=failure if status not in ("delivered", "sent", "pending") else None,
-                channel=_channel(payload), from_=sender, to=number, occurred_at=when,
+                channel=_channel(payload), from_=sender, to=number, occurred_at=when, submitted_at=submitted,
                 price=price, currency=currency, network=_network(recipient),
                 details=event_details, key_extra=f"to={number or ''};event={common['event_type']}",
             ))

@@ -58,6 +58,7 @@ class Twilio(Provider):
     name = "Twilio"
     docs_url = "https://www.twilio.com/docs/messaging/guides/webhook-request"
     methods = frozenset({"GET", "POST"})
+    signs_url = True  # the signature covers the URL as configured in the portal
     options = (
         Option("auth_token", secret=True,
                doc="The account's Auth Token (Console → Account Info): X-Twilio-Signature is checked with it."),

@@ -20,7 +20,9 @@ keys for POST-JSON), sorted by name, values with ``&`` and ``=`` replaced by ``_
 ``&name=value…``; ``md5hash`` signs ``MD5(string + secret)``, the others are HMACs keyed with the
 secret; hex compared case-insensitively; ``timestamp`` within 300 s. The Messages API sends
 ``Authorization: Bearer <JWT>`` (HS256 with the signature secret) whose ``payload_hash`` is the
-SHA-256 of the raw body.
+SHA-256 of the raw body. Vonage says an internal error may send a Messages API callback unsigned,
+and that a 5xx makes it retry: such a callback is refused with 503 (not stored, kept in the
+rejected log) rather than 401.
 
 Answer: ``200 OK`` (anything else makes Vonage resend for 24 hours).
 """
@@ -99,6 +101,11 @@ class Vonage(Provider):
         except InvalidRequest as exc:
             raise SignatureError(f"cannot read the signed parameters: {exc.message}") from None
         given = params.get("sig")
+        if not given and "message_uuid" in params:
+            # Vonage: "in the rare case of an internal error" a Messages API callback goes out unsigned, and
+            # a 5xx makes it retry: refuse it so (not stored), rather than lose it with a 401.
+            raise SignatureError("unsigned Messages API callback (no Authorization JWT): refused with 503 so "
+                                 "that Vonage sends it again", reason="missing", status=503)
         if not given:
             raise SignatureError("no 'sig' parameter (nor a Messages API JWT): the request is not signed",
                                  reason="missing")

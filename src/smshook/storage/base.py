@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,11 @@ class EventQuery:
     type: str | None = None
     message_id: str | None = None
     status: str | None = None
-    since: str | None = None  # ISO UTC; received_at >= since
+    since: str | None = None  # a stamp (events.stamp: fixed width); received_at >= since
     before: str | None = None  # cursor: events with id < before
     limit: int = 50
     phone: str | None = None  # normalized digits (providers.formats.phone): ``from`` or ``to`` equals it
+    until: str | None = None  # a stamp; received_at < until
 
 
 class Store(abc.ABC):
@@ -87,6 +88,9 @@ class Store(abc.ABC):
     # Observer of the writer, for metrics: called after each group commit with the number of writes it
     # carried and its duration in seconds (fsync included), from the writer's thread. Must not block.
     on_commit: Callable[[int, float], None] | None = None
+    # Message lifecycle: per connection, seconds to hold the forwarding of a status event of a message not
+    # registered yet (``link_window``); set by the app from the settings (smshook.lifecycle).
+    link_windows: dict[str, float] = {}  # replaced (per store), never mutated
     # How many group commits the writer made and how many jobs they carried (tests read them).
     commits = 0
     committed_jobs = 0
@@ -123,6 +127,11 @@ class Store(abc.ABC):
         An identical request (same connection, method, query and body) only counts an attempt."""
 
     @abc.abstractmethod
+    async def database_id(self) -> str:
+        """The random id made once for this database (migration 0008): two processes showing the same
+        id use the same database (``smshook doctor`` compares the CLI's with a running server's)."""
+
+    @abc.abstractmethod
     async def ping(self) -> bool:
         """True when the store answers a trivial query."""
 
@@ -149,9 +158,13 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
-        """Quarantined requests, newest first, with reason and raw request, ``reprocessed_at`` and
-        ``reprocess_result`` (``{"events": new, "duplicates": n}`` once re-processed, else null)."""
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
+        """Quarantined requests (first seen in ``[since, until)`` when given, stamps), newest first,
+        with reason and raw request, ``reprocessed_at`` and ``reprocess_result`` (``{"events": new,
+        "duplicates": n}`` once re-processed, else null), and ``open``, ``dismissed_at``,
+        ``dismissed_by``, ``dismissed_reason``. ``state``: ``open`` (not dismissed), ``dismissed`` or
+        ``all``."""
 
     @abc.abstractmethod
     async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
@@ -172,9 +185,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        """Rejected requests, newest first: ``id, connection, provider, reason, message, http_status,
-        attempts, first_seen, last_seen`` and the masked ``request`` (:func:`smshook.rejected.row_view`)."""
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        """Rejected requests (first seen in ``[since, until)`` when given, stamps), newest first: ``id,
+        connection, provider, reason, message, http_status, attempts, first_seen, last_seen`` and the
+        masked ``request`` (:func:`smshook.rejected.row_view`)."""
 
     @abc.abstractmethod
     async def stats(self, since: str, until: str, bucket_seconds: int,
@@ -211,15 +226,25 @@ class Store(abc.ABC):
         """The earliest ``next_attempt_at`` (unix seconds) among claimable deliveries, or None (a read)."""
 
     @abc.abstractmethod
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
         """Lease up to ``limit`` due deliveries of enabled subscriptions to ``owner`` until
-        ``now + lease``. For ordered subscriptions a delivery waits while an earlier delivery of the
-        same message (same subscription) is pending or in flight."""
+        ``now + lease``, oldest due first, none of the subscriptions in ``skip`` (the dispatcher's
+        targets that asked it to wait or are at their concurrency limit). For ordered subscriptions a
+        delivery waits while an earlier delivery of the same message (same subscription) is pending
+        or in flight."""
 
     @abc.abstractmethod
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
         """Store an attempt's outcome; False when the lease was lost (someone else owns it now).
         A ``delivered`` outcome is always recorded."""
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        """Store many attempts' outcomes (``(delivery id, outcome)``) in one durable transaction, each
+        as :meth:`record_attempt` would; returns, in order, whether each was recorded. An outcome with
+        ``attempted=False`` hands the lease back: pending again at ``next_attempt_at``, attempts and
+        counters unchanged."""
+        return [await self.record_attempt(delivery_id, owner, outcome) for delivery_id, outcome in outcomes]
 
     @abc.abstractmethod
     async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:

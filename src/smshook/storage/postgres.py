@@ -28,7 +28,7 @@ import asyncio
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,8 +38,9 @@ import orjson
 
 from smshook import stats
 from smshook.errors import StoreError
-from smshook.events import Event, iso
+from smshook.events import Event, stamp
 from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
+from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
 from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import MessageState, advance
@@ -49,10 +50,14 @@ from smshook.storage.sqlite import (
     DELIVERY_COLUMNS,
     DELIVERY_STATES_SQL,
     EVENT_COLUMNS,
+    QUARANTINE_STATES,
+    REPLAY_SET,
     SUBSCRIPTION_COLUMNS,
     SUBSCRIPTION_STATS_SQL,
+    AttemptCounters,
     delivery_id,
     delivery_view,
+    dismissal_view,
     event_row,
     message_view,
     public_event,
@@ -61,7 +66,7 @@ from smshook.storage.sqlite import (
     request_view,
     subscription_from_row,
     subscription_stats,
-    ts_iso,
+    ts_stamp,
 )
 
 if TYPE_CHECKING:
@@ -100,11 +105,13 @@ INSERT_RAW = (
     "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
     f"received_at, new_events, duplicates) VALUES ({_marks(1, 12)})"
 )
+# As in the SQLite store: first_seen set on insert, sent_at (provider submit time) only fills a gap.
 UPSERT_MESSAGE = (
-    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (connection, message_id) DO UPDATE SET "
+    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, first_seen, "
+    "sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8) ON CONFLICT (connection, message_id) DO UPDATE SET "
     "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, synthetic = excluded.synthetic, "
+    "sent_at = coalesce(messages.sent_at, excluded.sent_at)"
 )
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
@@ -120,6 +127,7 @@ CLAIM = (
     "AND (NOT s.ordered OR d.message_id IS NULL OR NOT EXISTS ("
     "SELECT 1 FROM deliveries e WHERE e.subscription_id = d.subscription_id AND e.connection = d.connection "
     "AND e.message_id = d.message_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))) "
+    "AND d.subscription_id <> ALL($5::text[]) "
     "ORDER BY d.next_attempt_at, d.seq LIMIT $2 FOR UPDATE OF d SKIP LOCKED) "
     "UPDATE deliveries SET state = 'delivering', lease_owner = $3, next_attempt_at = $4, updated_at = $1 "
     "FROM due WHERE deliveries.seq = due.seq "
@@ -129,14 +137,15 @@ CLAIM = (
 
 
 # Statistics (see smshook.stats), as in the SQLite store: one row per sent message whose first event was
-# received in [:start, :end) (unix seconds), with its bucket, outcome and time to delivery.
+# received in [:lo, :hi) (fixed-width stamps, exact to the millisecond), with its bucket (from :start, unix
+# seconds), outcome and time to delivery.
 _EPOCH = "extract(epoch FROM ({0})::timestamptz)::float8"
 STATS_MESSAGES = (
     "WITH candidates AS (SELECT DISTINCT connection, message_id FROM events "
     "WHERE received_at >= :lo AND received_at < :hi AND type = 'status' AND message_id IS NOT NULL{by_connection}), "
     "per_message AS (SELECT e.connection, e.message_id, min(e.provider) AS provider, "
-    f"min({_EPOCH.format('e.received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('e.received_at')}) AS first_received, min(e.received_at) AS first_received_at, "
+    f"min({_EPOCH.format('coalesce(e.occurred_at, e.received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN e.status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(e.occurred_at, e.received_at)')} END) AS delivered_time, "
     "max(CASE WHEN e.effect = 'applied' AND e.status IN ('undelivered', 'expired', 'rejected', 'failed') "
@@ -148,10 +157,13 @@ STATS_MESSAGES = (
     "coalesce(s.status, 'pending') AS status, "
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, p.network::jsonb ->> 'country' AS country, p.network::jsonb ->> 'operator' AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # from the best known start, as in the SQLite store (a lone receipt has none: NULL; greatest() skips
+    # NULLs, so the floor is d - d, itself NULL when d is)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN (SELECT greatest(d, d - d) FROM (SELECT p.delivered_time - "
+    f"coalesce({_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END) AS d) AS x) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
-    "WHERE p.first_received >= :start::float8 AND p.first_received < :end::float8)"
+    "WHERE p.first_received_at >= :lo AND p.first_received_at < :hi)"
 )
 STATS_COUNTS = (
     "SELECT connection, provider, bucket, status, failure_class, country, operator, count(*)::int FROM m "
@@ -169,6 +181,8 @@ STATS_MEDIANS = (
     "UNION ALL SELECT connection, NULL, avg(ttd) FROM ranked WHERE i_all IN ((n_all + 1) / 2, (n_all + 2) / 2) "
     "GROUP BY connection"
 )
+STATS_P90 = "SELECT connection, percentile_cont(0.9) WITHIN GROUP (ORDER BY ttd) FROM m WHERE ttd IS NOT NULL " \
+    "GROUP BY connection"
 
 
 def _text(value: Any) -> Any:
@@ -204,26 +218,43 @@ class _Batch:
     matchers: tuple[Matcher, ...]
     states: dict[tuple[str, str], MessageState | None] = field(default_factory=dict)
     new_seqs: list[int] = field(default_factory=list)  # events inserted, numbered for the feed at COMMIT
+    link_windows: dict[str, float] = field(default_factory=dict)  # smshook.lifecycle: see Store.link_windows
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times of messages
+
+    def start_of(self, key: tuple[str, str]) -> str | None:
+        return self.starts.get(key)
+
+    async def link_waits(self, events: list[Event]) -> dict[str, float]:
+        """Per event id: seconds to hold its deliveries (a status of a message not registered yet)."""
+        windows = self.link_windows
+        held = [e for e in events if windows.get(e.connection) and e.type == "status" and e.message_id
+                and not e.synthetic]
+        if not held:
+            return {}
+        known = await lifecycle_store.registered_postgres(self.conn, [(e.connection, e.message_id or "")
+                                                                      for e in held])
+        return {e.id: windows[e.connection] for e in held if (e.connection, e.message_id) not in known}
 
     async def state(self, connection: str, message_id: str) -> MessageState | None:
         """The message's state (its stripe is locked by this transaction: see :func:`message_stripe`)."""
         key = (connection, message_id)
         if key not in self.states:
             row = await self.conn.fetchrow(
-                "SELECT status, occurred_at, conflict, updated_at FROM messages "
+                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
                 "WHERE connection = $1 AND message_id = $2", connection, message_id)
-            self.states[key] = MessageState(row[0], row[1], row[2], row[3]) if row else None
+            self.states[key] = MessageState(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
         return self.states[key]
 
     async def prefetch(self, messages: set[tuple[str, str]]) -> None:
         """Read the states of every message the batch touches in one query."""
         self.states = dict.fromkeys(messages)
         rows = await self.conn.fetch(
-            "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at FROM messages m "
+            "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at, m.synthetic "
+            "FROM messages m "
             "JOIN unnest($1::text[], $2::text[]) AS k(c, i) ON m.connection = k.c AND m.message_id = k.i",
             [c for c, _ in messages], [i for _, i in messages])
         for r in rows:
-            self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5])
+            self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5], bool(r[6]))
 
 
 @dataclass
@@ -420,7 +451,7 @@ class PostgresStore(Store):
             if messages:
                 await conn.execute(LOCK_STRIPES, LOCK_BASE, sorted({message_stripe(*m) for m in messages}))
             batch = _Batch(conn, await self._known_keys(conn, (k for job in jobs for k in job.keys)),
-                           await self._matchers(conn))
+                           await self._matchers(conn), link_windows=self.link_windows)
             if messages:
                 await batch.prefetch(messages)
             if not isolated and all(job.append is not None for job in jobs):
@@ -493,15 +524,21 @@ class PostgresStore(Store):
                 if event.key in batch.known:
                     flags.append(False)
                     continue
-                batch.known.add(event.key)
                 effect = None
                 if event.type == "status" and event.message_id and event.status:
                     key = (event.connection, event.message_id)
                     current = await batch.state(*key)
-                    state, effect = advance(current, event.status, iso(event.occurred_at), raw.received_at)
-                    if state is not current:
+                    state, effect = advance(current, event.status, stamp(event.occurred_at), raw.received_at,
+                                            event.synthetic)
+                    if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                        flags.append(False)
+                        continue
+                    if event.submitted_at is not None:
+                        batch.starts[key] = stamp(event.submitted_at) or ""
+                    if state is not current or event.submitted_at is not None:
                         batch.states[key] = changed[key] = state
                     status_keys.add(event.key)
+                batch.known.add(event.key)
                 rows.append(event_row(event, raw.id, effect))
                 flags.append(True)
             plans.append((raw, events, flags))
@@ -512,10 +549,11 @@ class PostgresStore(Store):
             raise StoreError("a status event was stored concurrently by another writer")
         results: list[tuple[Any, BaseException | None]] = []
         raw_rows, deliveries, now = [], [], time.time()
+        waits = await batch.link_waits([e for _, events, _ in plans for e in events]) if batch.matchers else {}
         for raw, events, flags in plans:
             new = tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True))
             queued = [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
-                       e.message_id, now, now, now)
+                       e.message_id, now + waits.get(e.id, 0.0), now, now)
                       for e, stored in zip(events, new, strict=True) if stored
                       for m in batch.matchers if m.matches(e)]
             result = AppendResult(new, len(queued))
@@ -523,8 +561,9 @@ class PostgresStore(Store):
             deliveries += queued
             results.append((result, None))
         if changed:
-            await batch.conn.executemany(UPSERT_MESSAGE, [(c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
-                                                          for (c, m), s in changed.items()])
+            await batch.conn.executemany(UPSERT_MESSAGE, [
+                (c, m, s.status, s.occurred_at, s.conflict, s.updated_at, int(s.synthetic), batch.start_of((c, m)))
+                for (c, m), s in changed.items()])
         await batch.conn.executemany(INSERT_RAW, raw_rows)
         if deliveries:  # the transactional outbox: queued in the same transaction
             await batch.conn.executemany(INSERT_DELIVERY, deliveries)
@@ -547,8 +586,13 @@ class PostgresStore(Store):
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = await batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
-                change = (key, state) if state is not current else None
+                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
+                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                    flags.append(False)
+                    continue
+                if event.submitted_at is not None:
+                    batch.starts[key] = stamp(event.submitted_at) or ""
+                change = (key, state) if state is not current or event.submitted_at is not None else None
             seq = await conn.fetchval(INSERT_EVENT, *event_row(event, raw_id, effect))
             if seq is None:
                 flags.append(False)  # another instance stored it first: the unique key decided
@@ -558,13 +602,15 @@ class PostgresStore(Store):
             batch.new_seqs.append(seq)
             if change is not None:
                 (c, m), s = change
-                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at)
+                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at,
+                                   int(s.synthetic), batch.start_of((c, m)))
                 batch.states[(c, m)] = s
         queued = []
         if batch.matchers and stored:  # the transactional outbox: queued in the same transaction
             now = time.time()
+            waits = await batch.link_waits(stored)
             queued = [(delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                       event.message_id, now, now, now)
+                       event.message_id, now + waits.get(event.id, 0.0), now, now)
                       for event in stored for m in batch.matchers if m.matches(event)]
             await conn.executemany(INSERT_DELIVERY, queued)
         batch.known |= seen
@@ -631,8 +677,9 @@ class PostgresStore(Store):
         return await self._submit(run)
 
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "$")
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "$", since, until)
         sql = (f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC "
                f"LIMIT ${len(args) + 1}")
         return await self._read(lambda c: _fetch(c, sql, [*args, limit], rejected_view))
@@ -655,6 +702,9 @@ class PostgresStore(Store):
 
         return await self._read(run)
 
+    async def database_id(self) -> str:
+        return str(await self._read(lambda c: c.fetchval("SELECT database_id FROM smshook_identity")))
+
     async def ping(self) -> bool:
         try:
             return bool(await self._read(lambda c: c.fetchval("SELECT 1", timeout=5)) == 1)
@@ -671,10 +721,16 @@ class PostgresStore(Store):
             where.add("(sender = {0} OR recipient = {0})", query.phone)
         if query.since is not None:
             where.add("received_at >= {}", query.since)
+        if query.until is not None:
+            where.add("received_at < {}", query.until)
         if query.before is not None:
             where.add("id < {}", query.before)
         sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
-        return await self._read(lambda c: _fetch(c, sql, where.args, public_event))
+
+        async def run(c: Conn) -> list[dict[str, Any]]:
+            return await lifecycle_store.enrich_postgres(c, await _fetch(c, sql, where.args, public_event))
+
+        return await self._read(run)
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
         connection, message_id = _text(connection), _text(message_id)
@@ -685,13 +741,23 @@ class PostgresStore(Store):
             rows = await c.fetch(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = $1 "
                 "AND (message_id = $2 OR reply_to = $2) ORDER BY id", connection, message_id)
-            return message_view(connection, message_id, state, rows)
+            view = message_view(connection, message_id, state, rows)
+            if view is not None:
+                await lifecycle_store.enrich_postgres(c, view["events"])
+            return view
 
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
         where = _Where()
+        if QUARANTINE_STATES[state]:
+            where.add(QUARANTINE_STATES[state])
+        if since is not None:
+            where.add("q.first_seen >= {}", since)
+        if until is not None:
+            where.add("q.first_seen < {}", until)
         if before is not None:
             where.add("q.id < {}", before)
         if connection is not None:
@@ -707,7 +773,8 @@ class PostgresStore(Store):
     async def _quarantine_rows(self, where: _Where, limit: int) -> list[dict[str, Any]]:
         sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
                "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               f"r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
+               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
+               f"FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
                f"ORDER BY q.id DESC LIMIT {where.mark(limit)}")
 
         def view(r: tuple[Any, ...]) -> dict[str, Any]:
@@ -715,7 +782,7 @@ class PostgresStore(Store):
                 "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
                 "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
                 "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]),
+                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]), **dismissal_view(r[16:19]),
             }
 
         return await self._read(lambda c: _fetch(c, sql, where.args, view))
@@ -733,21 +800,24 @@ class PostgresStore(Store):
                 where.add(f"{column} = {{}}", value)
         sql = (f"SELECT feed_pos, {EVENT_COLUMNS} FROM events{where.sql()} "
                f"ORDER BY feed_pos LIMIT {where.mark(limit)}")
-        return await self._read(lambda c: _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:]))))
+
+        async def run(c: Conn) -> list[tuple[int, dict[str, Any]]]:
+            found = await _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:])))
+            await lifecycle_store.enrich_postgres(c, [e for _, e in found])
+            return found
+
+        return await self._read(run)
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
-        start, end = stats.epoch(since), stats.epoch(until)
-        # Candidates by the received_at index, widened by a second on each side because ISO strings with
-        # and without milliseconds do not compare exactly as times; the exact bounds are applied in seconds.
-        args = {"lo": ts_iso(start - 1), "hi": ts_iso(end + 1), "start": start, "end": end,
+        # Stored times are fixed-width stamps: the received_at index gives the exact bounds.
+        args = {"lo": stats.exact(since), "hi": stats.exact(until), "start": stats.epoch(since),
                 "bucket": bucket_seconds, "connection": connection}
         by_connection = "" if connection is None else " AND connection = :connection"
         messages = STATS_MESSAGES.format(by_connection=by_connection)
         inbound_sql = (
             f"SELECT connection, count(*) FROM events WHERE received_at >= :lo AND received_at < :hi "
-            f"AND type = 'inbound' AND {_EPOCH.format('received_at')} >= :start "
-            f"AND {_EPOCH.format('received_at')} < :end{by_connection} GROUP BY connection")
+            f"AND type = 'inbound'{by_connection} GROUP BY connection")
 
         async def run(c: Conn) -> dict[str, Any]:
             async with c.transaction(isolation="repeatable_read", readonly=True):  # one snapshot for every part
@@ -755,26 +825,29 @@ class PostgresStore(Store):
                 medians = [(r[0], r[1], float(r[2])) for r in await c.fetch(*_named(f"{messages} {STATS_MEDIANS}",
                                                                                       args))]
                 inbound = [(r[0], int(r[1])) for r in await c.fetch(*_named(inbound_sql, args))]
-            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound)
+                tails = [(r[0], float(r[1])) for r in await c.fetch(*_named(f"{messages} {STATS_P90}", args))]
+            return stats.assemble(since, until, bucket_seconds, counts, medians, inbound, tails)
 
         return await self._read(run)
 
     # -- forwarding -------------------------------------------------------------------------------
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = iso(datetime.now(UTC))
+        now = stamp(datetime.now(UTC))
         sub = subscription
 
         async def run(c: Conn) -> Subscription:
             row = await c.fetchrow(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 13)}) "
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 15)}) "
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
                 "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
                 "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
                 "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                f"updated_at = excluded.updated_at RETURNING {SUBSCRIPTION_COLUMNS}",
+                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait "
+                f"RETURNING {SUBSCRIPTION_COLUMNS}",
                 sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
                 orjson.dumps(sub.filters.to_dict()).decode(), sub.enabled, sub.ordered, sub.timeout,
-                sub.source, None if sub.enabled else sub.disabled_reason, now, now)
+                sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max,
+                sub.batch_wait)
             assert row is not None
             return subscription_from_row(tuple(row))
 
@@ -813,9 +886,11 @@ class PostgresStore(Store):
             "ON s.id = d.subscription_id AND s.enabled WHERE d.state IN ('pending', 'delivering')"))
         return float(value) if value is not None else None
 
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
         async def run(c: Conn) -> list[Claimed]:
-            rows = sorted(await c.fetch(CLAIM, now, limit, owner, now + lease), key=lambda r: (r[5], r[0]))
+            rows = sorted(await c.fetch(CLAIM, now, limit, owner, now + lease, list(skip)),
+                          key=lambda r: (r[5], r[0]))
             if not rows:
                 return []
             subs = {r[0]: subscription_from_row(tuple(r)) for r in await c.fetch(
@@ -823,37 +898,58 @@ class PostgresStore(Store):
                 list({r[2] for r in rows}))}
             events = {r[0]: public_event(tuple(r)) for r in await c.fetch(
                 f"SELECT {EVENT_COLUMNS} FROM events WHERE id = ANY($1::text[])", list({r[3] for r in rows}))}
+            await lifecycle_store.enrich_postgres(c, list(events.values()))
             return [Claimed(r[1], subs[r[2]], events[r[3]], r[4], owner)
                     for r in rows if r[2] in subs and r[3] in events]
 
         return await self._write(run)
 
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        async def run(c: Conn) -> bool:
-            if outcome.state == "delivered":
-                sub_id = await c.fetchval(
-                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, "
-                    "updated_at = $1, lease_owner = NULL, last_status = $2, last_error = NULL WHERE id = $3 "
-                    "RETURNING subscription_id", outcome.at, outcome.http_status, delivery_id)
-                if sub_id is None:
-                    return False
-                await c.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = $1 "
-                                "WHERE id = $2", outcome.at, sub_id)
-                return True
-            sub_id = await c.fetchval(
-                "UPDATE deliveries SET state = $1, attempts = attempts + 1, next_attempt_at = $2, last_error = $3, "
-                "last_status = $4, lease_owner = NULL, updated_at = $5 "
-                "WHERE id = $6 AND lease_owner = $7 AND state = 'delivering' RETURNING subscription_id",
-                outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
-                outcome.at, delivery_id, owner)
-            if sub_id is None:
-                return False
-            await c.execute("UPDATE subscriptions SET failures = failures + 1, last_error = $1, last_error_at = $2 "
-                            "WHERE id = $3", outcome.error, outcome.at, sub_id)
-            if outcome.disable:
+        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        delivered = [(i, o) for i, o in outcomes if o.state == "delivered"]
+        others = [(i, o) for i, o in outcomes if o.state != "delivered"]
+
+        async def run(c: Conn) -> list[bool]:
+            owners: dict[str, str] = {}
+            if delivered:  # one statement for the batch's successes (always recorded)
+                owners.update((r[0], r[1]) for r in await c.fetch(
+                    "UPDATE deliveries d SET state = 'delivered', attempts = d.attempts + 1, delivered_at = u.at, "
+                    "updated_at = u.at, lease_owner = NULL, last_status = u.status, last_error = NULL "
+                    "FROM unnest($1::text[], $2::float8[], $3::int[]) AS u(id, at, status) WHERE d.id = u.id "
+                    "RETURNING d.id, d.subscription_id",
+                    [i for i, _ in delivered], [o.at for _, o in delivered], [o.http_status for _, o in delivered]))
+            if others:  # failures and handed-back leases, only while the lease is still ours
+                owners.update((r[0], r[1]) for r in await c.fetch(
+                    "UPDATE deliveries d SET state = u.state, attempts = d.attempts + u.counted, "
+                    "next_attempt_at = u.next, updated_at = u.at, lease_owner = NULL, "
+                    "last_error = CASE WHEN u.counted = 1 THEN u.error ELSE d.last_error END, "
+                    "last_status = CASE WHEN u.counted = 1 THEN u.status ELSE d.last_status END "
+                    "FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::int[], $6::float8[], "
+                    "$7::int[]) AS u(id, state, next, error, status, at, counted) "
+                    "WHERE d.id = u.id AND d.lease_owner = $8 AND d.state = 'delivering' "
+                    "RETURNING d.id, d.subscription_id",
+                    [i for i, _ in others], [o.state for _, o in others],
+                    [o.next_attempt_at or o.at for _, o in others], [o.error for _, o in others],
+                    [o.http_status for _, o in others], [o.at for _, o in others],
+                    [int(o.attempted) for _, o in others], owner))
+            counters = AttemptCounters()
+            for delivery_id_, outcome in outcomes:
+                if delivery_id_ in owners:
+                    counters.add(owners[delivery_id_], outcome)
+            # Subscription rows in one order on every instance: no deadlock between their batches.
+            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
+                await c.execute("UPDATE subscriptions SET successes = successes + $1, "
+                                "last_success_at = greatest(last_success_at, $2) WHERE id = $3",
+                                successes, last_success, sub_id)
+            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
+                await c.execute("UPDATE subscriptions SET failures = failures + $1, last_error = $2, "
+                                "last_error_at = $3 WHERE id = $4", failures, error, at, sub_id)
+            for sub_id, (reason, at) in sorted(counters.disable.items()):
                 await c.execute("UPDATE subscriptions SET enabled = false, disabled_reason = $1, updated_at = $2 "
-                                "WHERE id = $3", outcome.disable, ts_iso(outcome.at), sub_id)
-            return True
+                                "WHERE id = $3", reason, ts_stamp(at), sub_id)
+            return [delivery_id_ in owners for delivery_id_, _ in outcomes]
 
         return await self._write(run)
 
@@ -866,6 +962,10 @@ class PostgresStore(Store):
                 where.add(f"d.{column} = {{}}", value)
         if query.before is not None:
             where.add("d.seq < {}", int(query.before))
+        if query.since is not None:
+            where.add("d.created_at >= {}", query.since)
+        if query.until is not None:
+            where.add("d.created_at < {}", query.until)
         sql = (f"SELECT {DELIVERY_COLUMNS} FROM deliveries d{where.sql()} "
                f"ORDER BY d.seq DESC LIMIT {where.mark(query.limit)}")
         return await self._read(lambda c: _fetch(c, sql, where.args, delivery_view))
@@ -898,7 +998,7 @@ class PostgresStore(Store):
                 where.add("d.state != 'delivering'")
             at = where.mark(now)
             status = await c.execute(
-                f"UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = {at}, lease_owner = NULL, "
+                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = {at}, "
                 f"updated_at = {at} WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id"
                 f"{where.sql()})", *where.args)
             count = int(status.rsplit(" ", 1)[-1])

@@ -24,7 +24,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ import orjson
 
 from smshook import stats
 from smshook.errors import StoreError
-from smshook.events import PUBLIC_FIELDS, Event, iso
+from smshook.events import PUBLIC_FIELDS, Event, iso, shown, stamp
 from smshook.forwarding.model import (
     Claimed,
     DeliveryQuery,
@@ -44,6 +44,7 @@ from smshook.forwarding.model import (
     ReplayQuery,
     Subscription,
 )
+from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
 from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
 from smshook.status import FINAL, MessageState, advance
@@ -75,11 +76,14 @@ INSERT_RAW = (
     "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
     "received_at, new_events, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# first_seen is set once, on insert; sent_at (the provider's own submit time here) only fills a gap: a
+# registration's sent_at (smshook.lifecycle) wins.
 UPSERT_MESSAGE = (
-    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (connection, message_id) DO UPDATE SET "
+    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, first_seen, "
+    "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection, message_id) DO UPDATE SET "
     "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
-    "updated_at = excluded.updated_at"
+    "updated_at = excluded.updated_at, synthetic = excluded.synthetic, "
+    "sent_at = coalesce(messages.sent_at, excluded.sent_at)"
 )
 KEY_CHUNK = 500
 CHECKPOINT_INTERVAL = 0.2  # seconds between WAL checkpoints, made off the commit path (0: SQLite's own)
@@ -90,7 +94,7 @@ INSERT_DELIVERY = (
 )
 SUBSCRIPTION_COLUMNS = (
     "id, kind, target, stream, secrets, filters, enabled, ordered, timeout, source, disabled_reason, "
-    "created_at, updated_at"
+    "created_at, updated_at, batch_max, batch_wait"
 )
 # Due deliveries of enabled subscriptions; for ordered ones, only the first unfinished one per message.
 CLAIM = (
@@ -104,34 +108,42 @@ CLAIM = (
 )
 DELIVERY_COLUMNS = (
     "d.seq, d.id, d.subscription_id, d.event_id, d.connection, d.message_id, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at"
+    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at, "
+    "d.earlier_attempts, d.replays"
 )
+# A replay: a new round of the retry schedule, the earlier rounds' attempts kept (migration 0008).
+REPLAY_SET = ("state = 'pending', earlier_attempts = earlier_attempts + attempts, attempts = 0, "
+              "replays = replays + 1, lease_owner = NULL")
 
 
 # Statistics (see smshook.stats): one row per sent message whose first event was received in
-# [:start, :end) (unix seconds), with its bucket, outcome and time to delivery. The scan starts at
-# :lo (a second early: ISO strings with and without milliseconds do not compare exactly as times); a
-# message with an earlier event (a lower seq, through the covering index) began before the window
-# (seq follows received_at up to commit delays; an event re-processed from the quarantine later keeps
-# its old received_at but gets a new seq, so its message may count in a later window).
-_EPOCH = "((julianday({0}) - 2440587.5) * 86400.0)"
+# [:lo, :hi) (fixed-width stamps, exact to the millisecond), with its bucket (from :start, unix seconds),
+# outcome and time to delivery; a message with an earlier event (a lower seq, through the covering
+# index) began before the window (seq follows received_at up to commit delays; an event re-processed
+# from the quarantine later keeps its old received_at but gets a new seq, so its message may count in
+# a later window). Unix seconds rounded to the millisecond: julianday()'s double is off by some
+# microseconds either way, enough to put a message received exactly at a bucket's start in the bucket before.
+_EPOCH = "round((julianday({0}) - 2440587.5) * 86400.0, 3)"
 STATS = (
     "WITH per_message AS (SELECT connection, message_id, min(provider) AS provider, min(seq) AS first_seq, "
     f"min({_EPOCH.format('received_at')}) AS first_received, "
-    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, "
+    f"min({_EPOCH.format('coalesce(occurred_at, received_at)')}) AS first_time, count(*) AS n, "
     "min(CASE WHEN status IN ('delivered', 'read') THEN "
     f"{_EPOCH.format('coalesce(occurred_at, received_at)')} END) AS delivered_time, "
     "max(CASE WHEN effect = 'applied' AND status IN ('undelivered', 'expired', 'rejected', 'failed') "
     "THEN seq END) AS final_seq, max(network) AS network "
     "FROM events INDEXED BY events_received WHERE received_at >= :lo AND type = 'status' "
     "AND message_id IS NOT NULL{by_connection} "
-    "GROUP BY connection, message_id HAVING first_received >= :start AND first_received < :end), "
+    "GROUP BY connection, message_id HAVING min(received_at) >= :lo AND min(received_at) < :hi), "
     "m AS MATERIALIZED (SELECT p.connection, p.provider, "
     "CAST((p.first_received - :start) / :bucket AS INTEGER) AS bucket, coalesce(s.status, 'pending') AS status, "
     "CASE WHEN s.status IN ('undelivered', 'expired', 'rejected', 'failed') THEN f.failure_class END "
     "AS failure_class, json_extract(p.network, '$.country') AS country, "
     "json_extract(p.network, '$.operator') AS operator, "
-    "CASE WHEN s.status IN ('delivered', 'read') THEN p.delivered_time - p.first_time END AS ttd "
+    # time to delivery from the best known start (smshook.lifecycle): the registration's or the provider's
+    # sent_at, else the first event when there is more than one; a lone receipt has no start (NULL)
+    "CASE WHEN s.status IN ('delivered', 'read') THEN max(p.delivered_time - coalesce("
+    f"{_EPOCH.format('s.sent_at')}, CASE WHEN p.n > 1 THEN p.first_time END), 0) END AS ttd "
     "FROM per_message p LEFT JOIN messages s ON s.connection = p.connection AND s.message_id = p.message_id "
     "LEFT JOIN events f ON f.seq = p.final_seq "
     "WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.connection = p.connection AND o.message_id = p.message_id "
@@ -168,7 +180,13 @@ def message_view(connection: str, message_id: str, state: Any,
 
 
 def ts_iso(value: float | None) -> str | None:
+    """A unix time (the deliveries' clock) as the API shows times."""
     return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
+
+
+def ts_stamp(value: float) -> str:
+    """A unix time as stored in a text column (:func:`smshook.events.stamp`)."""
+    return stamp(datetime.fromtimestamp(value, UTC)) or ""
 
 
 SUBSCRIPTION_STATS_SQL = "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"
@@ -200,11 +218,32 @@ def subscription_stats(subscriptions: Iterable[Any],
     return out
 
 
+@dataclass
+class AttemptCounters:
+    """A batch of recorded attempts summed per subscription, so that each subscription's counters
+    take one UPDATE per batch (shared by both stores)."""
+
+    successes: dict[str, tuple[int, float]] = field(default_factory=dict)  # count, last at
+    failures: dict[str, tuple[int, str | None, float]] = field(default_factory=dict)  # count, last error, at
+    disable: dict[str, tuple[str, float]] = field(default_factory=dict)  # reason, at (HTTP 410)
+
+    def add(self, subscription_id: str, outcome: Outcome) -> None:
+        if outcome.state == "delivered":
+            count, last = self.successes.get(subscription_id, (0, 0.0))
+            self.successes[subscription_id] = (count + 1, max(last, outcome.at))
+        elif outcome.attempted:
+            count = self.failures.get(subscription_id, (0, None, 0.0))[0]
+            self.failures[subscription_id] = (count + 1, outcome.error, outcome.at)
+            if outcome.disable:
+                self.disable[subscription_id] = (outcome.disable, outcome.at)
+
+
 def subscription_from_row(row: Sequence[Any]) -> Subscription:
     return Subscription(
         id=row[0], kind=row[1], target=row[2], stream=row[3], secrets=tuple(orjson.loads(row[4])),
         filters=Filters.from_dict(orjson.loads(row[5])), enabled=bool(row[6]), ordered=bool(row[7]),
         timeout=row[8], source=row[9], disabled_reason=row[10], created_at=row[11], updated_at=row[12],
+        batch_max=int(row[13]), batch_wait=float(row[14]),
     )
 
 
@@ -212,7 +251,9 @@ def delivery_view(row: Sequence[Any]) -> dict[str, Any]:
     unfinished = row[6] in ("pending", "delivering")
     return {
         "id": row[1], "cursor": str(row[0]), "subscription_id": row[2], "event_id": row[3], "connection": row[4],
-        "message_id": row[5], "state": row[6], "attempts": row[7],
+        "message_id": row[5], "state": row[6],
+        # every attempt ever made; a replay starts a new round (attempts_since_replay) without hiding them
+        "attempts": row[7] + row[14], "attempts_since_replay": row[7], "replays": row[15],
         "next_attempt_at": ts_iso(row[8]) if unfinished else None, "last_error": row[9], "last_status": row[10],
         "created_at": ts_iso(row[11]), "updated_at": ts_iso(row[12]), "delivered_at": ts_iso(row[13]),
     }
@@ -222,7 +263,7 @@ def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
     return (
         event.id, event.type, event.connection, event.provider, event.message_id, event.status,
         event.provider_status, event.failure_class, event.channel, event.from_, event.to, event.text,
-        event.keyword, event.reply_to, event.reference, iso(event.occurred_at), iso(event.received_at),
+        event.keyword, event.reply_to, event.reference, stamp(event.occurred_at), stamp(event.received_at),
         event.price, event.currency,
         orjson.dumps(event.network).decode() if event.network is not None else None,
         orjson.dumps(event.details).decode(),
@@ -232,6 +273,7 @@ def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
 
 def public_event(row: Sequence[Any]) -> dict[str, Any]:
     data = dict(zip(PUBLIC_FIELDS, row, strict=False))
+    data["occurred_at"], data["received_at"] = shown(data["occurred_at"]), shown(data["received_at"])
     data["network"] = orjson.loads(data["network"]) if data["network"] else None
     data["details"] = orjson.loads(data["details"])
     return data
@@ -244,12 +286,23 @@ def request_view(method: str, path: str, query: str, headers: str, body: bytes, 
     except UnicodeDecodeError:
         text, encoding = base64.b64encode(body).decode(), "base64"
     return {"method": method, "path": path, "query": query, "headers": orjson.loads(headers),
-            "body": text, "body_encoding": encoding, "client": client}
+            "body": text, "body_encoding": encoding, "client": client,
+            # for people: the text with any invalid bytes written as \xNN (the dashboard shows this)
+            "body_text": text if encoding == "utf-8" else body.decode("utf-8", "backslashreplace")}
 
 
 def raw_row(raw: RawRecord, new: int, duplicates: int) -> tuple[Any, ...]:
     return (raw.id, raw.connection, raw.provider, raw.method, raw.path, raw.query,
             orjson.dumps(raw.headers).decode(), raw.body, raw.client, raw.received_at, new, duplicates)
+
+
+# GET /v1/quarantine?state=…: open entries (not dismissed; the default), dismissed ones, or all.
+QUARANTINE_STATES = {"open": "q.dismissed_at IS NULL", "dismissed": "q.dismissed_at IS NOT NULL", "all": ""}
+
+
+def dismissal_view(row: Sequence[Any]) -> dict[str, Any]:
+    """``dismissed_at``, ``dismissed_by``, ``dismissed_reason`` of a quarantine entry, and whether it is open."""
+    return {"open": row[0] is None, "dismissed_at": row[0], "dismissed_by": row[1], "dismissed_reason": row[2]}
 
 
 def quarantine_digest(raw: RawRecord) -> bytes:
@@ -298,6 +351,7 @@ class _Rows:
     deliveries: list[tuple[Any, ...]]
     changed: dict[tuple[str, str], MessageState]
     fresh: set[bytes]
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times
 
 
 @dataclass
@@ -315,15 +369,16 @@ class _Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
     messages: dict[tuple[str, str], MessageState] = field(default_factory=dict)
+    starts: dict[tuple[str, str], str] = field(default_factory=dict)
     last: _Rows | None = None
 
     def state(self, connection: str, message_id: str) -> MessageState | None:
         key = (connection, message_id)
         if key not in self.states:
             row = self.conn.execute(
-                "SELECT status, occurred_at, conflict, updated_at FROM messages "
+                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
                 "WHERE connection = ? AND message_id = ?", key).fetchone()
-            self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3]) if row else None
+            self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
         return self.states[key]
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
@@ -339,10 +394,10 @@ class _Batch:
                 for message_id in chunk:
                     self.states[(connection, message_id)] = None
                 for r in self.conn.execute(
-                        "SELECT message_id, status, occurred_at, conflict, updated_at FROM messages "
+                        "SELECT message_id, status, occurred_at, conflict, updated_at, synthetic FROM messages "
                         f"WHERE connection = ? AND message_id IN ({','.join('?' * len(chunk))})",
                         (connection, *chunk)):
-                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4])
+                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4], bool(r[5]))
 
     def add(self, rows: _Rows) -> None:
         self.last = rows
@@ -350,6 +405,7 @@ class _Batch:
         self.deliveries += rows.deliveries
         self.states.update(rows.changed)
         self.messages.update(rows.changed)
+        self.starts.update(rows.starts)
         self.known |= rows.fresh
 
     def discard(self) -> None:
@@ -359,6 +415,7 @@ class _Batch:
             self.last = None
         self.states.clear()
         self.messages.clear()
+        self.starts.clear()
         self.raws.clear()
         self.events.clear()
         self.deliveries.clear()
@@ -372,10 +429,13 @@ class _Batch:
             _write_rows(conn, INSERT_EVENTS, self.events)
             self.events.clear()
         if self.messages:
+            starts = self.starts
             _write_rows(conn, UPSERT_MESSAGES, [
-                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at) for (c, m), s in self.messages.items()
+                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at, int(s.synthetic), s.updated_at,
+                 starts.get((c, m))) for (c, m), s in self.messages.items()
             ])
             self.messages.clear()
+            starts.clear()
         if self.deliveries:
             _write_rows(conn, INSERT_DELIVERIES, self.deliveries)
             self.deliveries.clear()
@@ -544,33 +604,48 @@ class SQLiteStore(Store):
         flags: list[bool] = []
         rows = []
         changed: dict[tuple[str, str], MessageState] = {}
+        starts: dict[tuple[str, str], str] = {}
         fresh: set[bytes] = set()
         for event in events:
             if event.key in batch.known or event.key in fresh:
                 flags.append(False)
                 continue
-            fresh.add(event.key)
-            flags.append(True)
             effect = None
             if event.type == "status" and event.message_id and event.status:
                 key = (event.connection, event.message_id)
                 current = changed[key] if key in changed else batch.state(*key)
-                state, effect = advance(current, event.status, iso(event.occurred_at), received_at)
-                if state is not current:
+                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
+                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
+                    flags.append(False)
+                    continue
+                if event.submitted_at is not None:
+                    starts[key] = stamp(event.submitted_at) or ""
+                if state is not current or event.submitted_at is not None:
                     changed[key] = state
+            fresh.add(event.key)
+            flags.append(True)
             rows.append(event_row(event, raw_id, effect))
         deliveries = []
         matchers = self._matchers
         if matchers and rows:  # the transactional outbox: queued in the same transaction
             now = time.time()
+            windows = self.link_windows
             deliveries = [
                 (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                 event.message_id, now, now, now)
+                 event.message_id, now + self._link_wait(batch.conn, event, windows) if windows else now, now, now)
                 for event, new in zip(events, flags, strict=True) if new
                 for m in matchers if m.matches(event)
             ]
-        batch.add(_Rows(rows, deliveries, changed, fresh))
+        batch.add(_Rows(rows, deliveries, changed, fresh, starts))
         return AppendResult(tuple(flags), len(deliveries))
+
+    @staticmethod
+    def _link_wait(conn: sqlite3.Connection, event: Event, windows: dict[str, float]) -> float:
+        """Seconds to hold a status event of a message not registered yet (``link_window``)."""
+        wait = windows.get(event.connection, 0.0)
+        if not wait or event.type != "status" or not event.message_id or event.synthetic:
+            return 0.0
+        return 0.0 if lifecycle_store.is_registered_sqlite(conn, event.connection, event.message_id) else wait
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
@@ -631,8 +706,9 @@ class SQLiteStore(Store):
         return await self._submit(run)
 
     async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "?")
+                       connection: str | None = None, since: str | None = None,
+                       until: str | None = None) -> list[dict[str, Any]]:
+        where, args = rejected_where(before, connection, "?", since, until)
         sql = f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC LIMIT ?"
 
         def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -815,6 +891,9 @@ class SQLiteStore(Store):
         if query.since is not None:
             where.append("received_at >= ?")
             args.append(query.since)
+        if query.until is not None:
+            where.append("received_at < ?")
+            args.append(query.until)
         if query.before is not None:
             where.append("id < ?")
             args.append(query.before)
@@ -827,7 +906,8 @@ class SQLiteStore(Store):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(query.limit)
-        return await self._read(lambda c: [public_event(r) for r in c.execute(sql, args)])
+        return await self._read(
+            lambda c: lifecycle_store.enrich_sqlite(c, [public_event(r) for r in c.execute(sql, args)]))
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
         def run(c: sqlite3.Connection) -> dict[str, Any] | None:
@@ -836,7 +916,10 @@ class SQLiteStore(Store):
             rows = c.execute(
                 f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = ? "
                 "AND (message_id = ? OR reply_to = ?) ORDER BY id", (connection, message_id, message_id)).fetchall()
-            return message_view(connection, message_id, state, rows)
+            view = message_view(connection, message_id, state, rows)
+            if view is not None:
+                lifecycle_store.enrich_sqlite(c, view["events"])
+            return view
 
         return await self._read(run)
 
@@ -853,13 +936,19 @@ class SQLiteStore(Store):
                 args.append(value)
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
-        return await self._read(lambda c: [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)])
+
+        def run(c: sqlite3.Connection) -> list[tuple[int, dict[str, Any]]]:
+            found = [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)]
+            lifecycle_store.enrich_sqlite(c, [e for _, e in found])
+            return found
+
+        return await self._read(run)
 
     async def stats(self, since: str, until: str, bucket_seconds: int,
                     connection: str | None = None) -> dict[str, Any]:
-        start, end = stats.epoch(since), stats.epoch(until)
-        args: dict[str, Any] = {"lo": ts_iso(start - 1), "start": start, "end": end, "bucket": bucket_seconds,
-                                "connection": connection}
+        start = stats.epoch(since)
+        args: dict[str, Any] = {"lo": stats.exact(since), "hi": stats.exact(until), "start": start,
+                                "bucket": bucket_seconds, "connection": connection}
         by_connection = "" if connection is None else " AND connection = :connection"
 
         def run(c: sqlite3.Connection) -> dict[str, Any]:
@@ -868,8 +957,7 @@ class SQLiteStore(Store):
                 rows = c.execute(STATS.format(by_connection=by_connection), args).fetchall()
                 inbound = c.execute(
                     "SELECT connection, count(*) FROM events INDEXED BY events_received WHERE received_at >= :lo "
-                    f"AND type = 'inbound'{by_connection} AND {_EPOCH.format('received_at')} >= :start "
-                    f"AND {_EPOCH.format('received_at')} < :end GROUP BY connection", args).fetchall()
+                    f"AND received_at < :hi AND type = 'inbound'{by_connection} GROUP BY connection", args).fetchall()
             finally:
                 c.execute("COMMIT")
             counts = [r[:8] for r in rows if r[1] is not None]
@@ -879,9 +967,14 @@ class SQLiteStore(Store):
         return await self._read(run)
 
     async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None) -> list[dict[str, Any]]:
-        where: list[str] = []
+                          connection: str | None = None, state: str = "open", since: str | None = None,
+                          until: str | None = None) -> list[dict[str, Any]]:
+        where: list[str] = [QUARANTINE_STATES[state]] if QUARANTINE_STATES[state] else []
         args: list[Any] = []
+        for condition, value in (("q.first_seen >= ?", since), ("q.first_seen < ?", until)):
+            if value is not None:
+                where.append(condition)
+                args.append(value)
         if before is not None:
             where.append("q.id < ?")
             args.append(before)
@@ -897,7 +990,8 @@ class SQLiteStore(Store):
     async def _quarantine_rows(self, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
         sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
                "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               "r.client FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
+               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
+               "FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY q.id DESC LIMIT ?"
@@ -909,7 +1003,7 @@ class SQLiteStore(Store):
                     "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
                     "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
                     "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                    "request": request_view(*r[10:16]),
+                    "request": request_view(*r[10:16]), **dismissal_view(r[16:19]),
                 })
             return out
 
@@ -946,20 +1040,21 @@ class SQLiteStore(Store):
             raise
 
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = iso(datetime.now(UTC))
+        now = stamp(datetime.now(UTC))
         sub = subscription
 
         def run(batch: _Batch) -> Subscription:
             batch.conn.execute(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
                 "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
                 "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
                 "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait",
                 (sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
                  orjson.dumps(sub.filters.to_dict()).decode(), int(sub.enabled), int(sub.ordered), sub.timeout,
-                 sub.source, None if sub.enabled else sub.disabled_reason, now, now))
+                 sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max, sub.batch_wait))
             row = batch.conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
                                      (sub.id,)).fetchone()
             return subscription_from_row(row)
@@ -987,6 +1082,9 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
+    async def database_id(self) -> str:
+        return await self._read(lambda c: str(c.execute("SELECT database_id FROM smshook_identity").fetchone()[0]))
+
     async def subscription_stats(self) -> dict[str, dict[str, Any]]:
         return await self._read(lambda c: subscription_stats(c.execute(SUBSCRIPTION_STATS_SQL),
                                                              c.execute(DELIVERY_STATES_SQL).fetchall()))
@@ -1000,10 +1098,15 @@ class SQLiteStore(Store):
 
         return await self._read(run)
 
-    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int) -> list[Claimed]:
+    async def claim_deliveries(self, owner: str, now: float, lease: float, limit: int,
+                               skip: Collection[str] = ()) -> list[Claimed]:
+        skipped = tuple(skip)
+        sql = CLAIM if not skipped else CLAIM.replace(
+            " ORDER BY", f" AND d.subscription_id NOT IN ({','.join('?' * len(skipped))}) ORDER BY")
+
         def run(batch: _Batch) -> list[Claimed]:
             conn = batch.conn
-            rows = conn.execute(CLAIM, (now, limit)).fetchall()
+            rows = conn.execute(sql, (now, *skipped, limit)).fetchall()
             if not rows:
                 return []
             marks = ",".join("?" * len(rows))
@@ -1014,41 +1117,56 @@ class SQLiteStore(Store):
                 r[0]: public_event(r) for r in conn.execute(
                     f"SELECT {EVENT_COLUMNS} FROM events WHERE id IN ({','.join('?' * len(event_ids))})", event_ids)
             }
+            lifecycle_store.enrich_sqlite(conn, list(events.values()))
             return [Claimed(r[1], self._subscriptions[r[2]], events[r[3]], r[4], owner)
                     for r in rows if r[2] in self._subscriptions and r[3] in events]
 
         return await self._submit(run)
 
     async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        def run(batch: _Batch) -> bool:
+        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
+
+    async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
+        def run(batch: _Batch) -> list[bool]:
             conn = batch.conn
-            if outcome.state == "delivered":
-                cur = conn.execute(
-                    "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, "
-                    "updated_at = ?, lease_owner = NULL, last_status = ?, last_error = NULL WHERE id = ? "
-                    "RETURNING subscription_id", (outcome.at, outcome.at, outcome.http_status, delivery_id))
-                row = cur.fetchone()
-                if row is None:
-                    return False
-                conn.execute("UPDATE subscriptions SET successes = successes + 1, last_success_at = ? WHERE id = ?",
-                             (outcome.at, row[0]))
-                return True
-            cur = conn.execute(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, "
-                "last_status = ?, lease_owner = NULL, updated_at = ? "
-                "WHERE id = ? AND lease_owner = ? AND state = 'delivering' RETURNING subscription_id",
-                (outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
-                 outcome.at, delivery_id, owner))
-            row = cur.fetchone()
-            if row is None:
-                return False
-            conn.execute("UPDATE subscriptions SET failures = failures + 1, last_error = ?, last_error_at = ? "
-                         "WHERE id = ?", (outcome.error, outcome.at, row[0]))
-            if outcome.disable:
+            recorded: list[bool] = []
+            counters = AttemptCounters()
+            for delivery_id, outcome in outcomes:
+                if outcome.state == "delivered":
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, "
+                        "updated_at = ?, lease_owner = NULL, last_status = ?, last_error = NULL WHERE id = ? "
+                        "RETURNING subscription_id",
+                        (outcome.at, outcome.at, outcome.http_status, delivery_id)).fetchone()
+                elif not outcome.attempted:  # the lease handed back, no attempt made
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL, "
+                        "updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'delivering' "
+                        "RETURNING subscription_id",
+                        (outcome.next_attempt_at or outcome.at, outcome.at, delivery_id, owner)).fetchone()
+                else:
+                    row = conn.execute(
+                        "UPDATE deliveries SET state = ?, attempts = attempts + 1, next_attempt_at = ?, "
+                        "last_error = ?, last_status = ?, lease_owner = NULL, updated_at = ? "
+                        "WHERE id = ? AND lease_owner = ? AND state = 'delivering' RETURNING subscription_id",
+                        (outcome.state, outcome.next_attempt_at or outcome.at, outcome.error, outcome.http_status,
+                         outcome.at, delivery_id, owner)).fetchone()
+                recorded.append(row is not None)
+                if row is not None:
+                    counters.add(row[0], outcome)
+            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
+                conn.execute("UPDATE subscriptions SET successes = successes + ?, "
+                             "last_success_at = max(coalesce(last_success_at, 0), ?) WHERE id = ?",
+                             (successes, last_success, sub_id))
+            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
+                conn.execute("UPDATE subscriptions SET failures = failures + ?, last_error = ?, last_error_at = ? "
+                             "WHERE id = ?", (failures, error, at, sub_id))
+            for sub_id, (reason, at) in sorted(counters.disable.items()):
                 conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
-                             "WHERE id = ?", (outcome.disable, ts_iso(outcome.at), row[0]))
+                             "WHERE id = ?", (reason, ts_stamp(at), sub_id))
+            if counters.disable:
                 self._subscriptions_changed(conn)
-            return True
+            return recorded
 
         return await self._submit(run)
 
@@ -1064,6 +1182,10 @@ class SQLiteStore(Store):
         if query.before is not None:
             where.append("d.seq < ?")
             args.append(int(query.before))
+        for condition, bound in (("d.created_at >= ?", query.since), ("d.created_at < ?", query.until)):
+            if bound is not None:
+                where.append(condition)
+                args.append(bound)
         sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -1107,7 +1229,7 @@ class SQLiteStore(Store):
             else:
                 where.append("d.state != 'delivering'")
             count: int = conn.execute(
-                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, "
+                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = ?, "
                 "updated_at = ? WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id "
                 f"WHERE {' AND '.join(where)})", (now, now, *args)).rowcount
             sub = self._subscriptions.get(query.subscription_id or "")

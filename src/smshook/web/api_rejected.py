@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from smshook.storage.base import Store
+from smshook.web import params
+from smshook.web.params import CURSOR, time_query
 
 
 def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
@@ -22,10 +24,14 @@ def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
         "Never stored as events."))
     async def list_rejected(
         connection: str | None = None,
+        since: Annotated[str | None, time_query("first seen at or after")] = None,
+        until: Annotated[str | None, time_query("first seen before")] = None,
         limit: Annotated[int, Query(ge=1, le=max_limit)] = 50,
-        cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page")] = None,
+        cursor_: Annotated[str | None, Query(alias="cursor", description="next_cursor of the previous page",
+                                                  pattern=CURSOR)] = None,
     ) -> dict[str, Any]:
-        rows = await store.rejected(limit + 1, cursor(cursor_), connection)
+        rows = await store.rejected(limit + 1, cursor(cursor_), connection,
+                                    params.when("since", since), params.when("until", until))
         more = len(rows) > limit
         rows = rows[:limit]
         return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}

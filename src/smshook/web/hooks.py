@@ -19,6 +19,7 @@ Plain ASGI, no framework: this is the hot path. For each request, in order:
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import ipaddress
@@ -31,8 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from smshook import rejected
 from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
-from smshook.events import Event, finalize, iso, uuid7
+from smshook.events import Event, finalize, stamp, uuid7
+from smshook.lifecycle import optouts
+from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
+from smshook.providers import formats
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response, context_of
 from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
@@ -50,6 +54,16 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 log = logging.getLogger("smshook.hooks")
 access_log = logging.getLogger("smshook.access")
 PREFIX = "/hooks/"
+# The per-request CPU guard: a body over BIG_BODY bytes is verified and parsed (and its events stamped)
+# in a worker thread, so the event loop keeps serving other clients meanwhile (the GIL hands it the CPU
+# every few milliseconds); smaller bodies, nearly every real callback, take the inline fast path, where a
+# thread hop would cost more than the parse. A valid 1 MiB batch takes ~0.1-0.5 s to parse (README,
+# "Limits"). At most BIG_PARSES such parses run at once (a flood of big bodies cannot pile up threads
+# or memory); a request that waits more than BIG_PARSE_WAIT seconds for its turn gets the provider's
+# retry-later answer (nothing stored, as when the store is down).
+BIG_BODY = 32 * 1024
+BIG_PARSES = 2
+BIG_PARSE_WAIT = 10.0
 REFUSED = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
            413: "too_large"}
 
@@ -64,6 +78,7 @@ class Connection:
     token: str | None = None
     allow_ips: tuple[Network, ...] = ()
     authenticated: bool = False  # whether a stranger is kept out: the setting's own rule (ConnectionConf)
+    lifecycle: LifecycleOptions = DEFAULT_OPTIONS  # link_window, final_within, opt-out keywords
 
     def describe(self) -> dict[str, Any]:
         """How providers reach this connection and how it is protected, never its secrets (``path`` ends
@@ -99,7 +114,8 @@ def connections_from(settings: Settings) -> dict[str, Connection]:
     for name, conf in settings.connections.items():
         spec = conf.spec(name)
         out[name] = Connection(name=name, provider=get_provider(conf.provider), info=spec.info, token=spec.token,
-                               allow_ips=spec.allow_ips, authenticated=spec.authenticated)
+                               allow_ips=spec.allow_ips, authenticated=spec.authenticated,
+                               lifecycle=conf.lifecycle())
     return out
 
 
@@ -138,8 +154,15 @@ def parse_events(connection: Connection, request: RawRequest, received: datetime
         log.exception("adapter %s failed on a request to %s", provider.slug, connection.name)
         raise AdapterFailure(f"could not process this request ({type(exc).__name__}); it was kept "
                              "for re-processing") from exc
+    events += optouts.derive(events, connection.lifecycle)  # STOP / START: optout / optin events
     stamped = finalize(events, connection.name, provider.slug, received)
     return Parsed(stamped, events.context) if isinstance(events, Parsed) else stamped
+
+
+def verify_and_parse(connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
+    """:func:`verify_request` then :func:`parse_events`: the CPU-bound part of the hook path."""
+    verify_request(connection, request)
+    return parse_events(connection, request, received)
 
 
 class Refused(Exception):
@@ -234,6 +257,7 @@ class HookApp:
         self.trusted_proxies = TrustedProxies(trusted_proxies) if trusted_proxies else None
         self.metrics = metrics or Metrics(connections, process=False)
         self._unknown = self.metrics.hook_meters(UNKNOWN)
+        self._big_parses = asyncio.Semaphore(BIG_PARSES)  # the CPU guard's slots (see BIG_BODY)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = perf_counter()
@@ -324,8 +348,15 @@ class HookApp:
         request = RawRequest(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
                              client[0] if client else None, url, received)
         try:
-            verify_request(connection, request)
-            events = parse_events(connection, request, received)
+            if len(body) > BIG_BODY:
+                try:
+                    events = await self._parse_aside(connection, request, received)
+                except TimeoutError:
+                    log.warning("too many large requests at once: answered a %d-byte request to %s with "
+                                "retry-later", len(body), connection.name)
+                    return provider.acknowledge(request, Outcome([], stored=False)), "busy"
+            else:
+                events = verify_and_parse(connection, request, received)
         except AuthError as exc:
             return await self._rejected(connection, request, received, token_in_path, exc, meters)
         except AdapterFailure as exc:
@@ -349,6 +380,16 @@ class HookApp:
         outcome = Outcome(events, True, new, duplicates, context_of(events))
         return provider.acknowledge(request, outcome), "duplicate" if events and not new else "accepted"
 
+    async def _parse_aside(self, connection: Connection, request: RawRequest, received: datetime) -> list[Event]:
+        """:func:`verify_and_parse` in a worker thread, one of at most :data:`BIG_PARSES`; raises
+        TimeoutError when no slot frees up within :data:`BIG_PARSE_WAIT` seconds."""
+        async with asyncio.timeout(BIG_PARSE_WAIT):
+            await self._big_parses.acquire()
+        try:
+            return await asyncio.to_thread(verify_and_parse, connection, request, received)
+        finally:
+            self._big_parses.release()
+
     async def _rejected(self, connection: Connection, request: RawRequest, received: datetime,
                         token_in_path: bool, error: AuthError, meters: HookMeters) -> tuple[Response, str]:
         """A request refused by the provider's check: its answer, the log entry, the counter."""
@@ -356,7 +397,7 @@ class HookApp:
         meters.reject(reason)
         path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
         entry = rejected.record(connection.name, connection.provider.slug, request, reason, error.message,
-                                error.status, iso(received) or "", path, connection.token)
+                                error.status, stamp(received) or "", path, connection.token)
         try:
             await self.store.record_rejected(entry)
         except StoreError as exc:  # the answer is the same: the log is for operators
@@ -387,6 +428,9 @@ class HookApp:
 
 def _record(connection: Connection, request: RawRequest, received: datetime, token_in_path: bool) -> RawRecord:
     path = f"{PREFIX}{connection.name}/***" if token_in_path else request.path
+    secret = connection.provider.secret_fields  # in-body credentials (csoft's PIN): masked
+    body = formats.mask_fields(request.body, secret) if secret else request.body
+    query = formats.mask_fields(request.query, secret) if secret else request.query
     headers = request.headers
     for name, _ in headers:
         if name in SECRET_HEADERS:  # rare: build the tuple without them
@@ -394,8 +438,8 @@ def _record(connection: Connection, request: RawRequest, received: datetime, tok
             break
     return RawRecord(
         id=uuid7(), connection=connection.name, provider=connection.provider.slug, method=request.method,
-        path=path, query=request.query.decode("latin-1"), headers=headers, body=request.body,
-        client=request.client, received_at=iso(received) or "",
+        path=path, query=query.decode("latin-1"), headers=headers, body=body,
+        client=request.client, received_at=stamp(received) or "",
     )
 
 

@@ -177,8 +177,10 @@ def add_stream_route(router: APIRouter, feed: Feed, error: Callable[[int, str], 
     )
     async def stream(
         connection: str | None = None,
-        type: Literal["status", "inbound"] | None = None,
-        last_event_id: Annotated[str | None, Header(description="Resume after this event position")] = None,
+        type: Literal["status", "inbound", "optout", "optin"] | None = None,
+        last_event_id: Annotated[str | None, Header(
+            description="Resume after this event position", pattern=LAST_EVENT_ID.pattern,
+            json_schema_extra={"type": "string"})] = None,
     ) -> StreamingResponse:
         if last_event_id is not None and not LAST_EVENT_ID.match(last_event_id.strip()):
             raise error(400, f"Last-Event-ID: {last_event_id!r} is not an id sent by this stream")

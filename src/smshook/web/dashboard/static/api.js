@@ -57,6 +57,26 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   return res.status === 204 ? null : res.json();
 }
 
+// A file from the API (an export), with the token: a plain link could not send it. Saved through a
+// temporary object URL.
+export async function download(path, filename) {
+  let res;
+  try {
+    res = await fetch(path, { headers: headers({ Accept: "*/*" }) });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach smshook: ${err.message}`);
+  }
+  if (!res.ok) throw await fail(res);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 export function query(params) {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
