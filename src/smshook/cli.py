@@ -138,7 +138,7 @@ def serve(
     echo(f"smshook {__version__} listening on {url}{processes}")
     for name, conn in settings.connections.items():
         suffix = "/<token>" if conn.token is not None else ""
-        echo(f"  {name:<16} {conn.provider:<10} {url}/hooks/{name}{suffix}")
+        echo(f"  {name:<16} {conn.provider:<11} {url}/hooks/{name}{suffix}")
     from smshook.preflight import subscription_lines
 
     for line in subscription_lines(settings):

@@ -390,12 +390,12 @@ def stats(config_file: Path | None, database: str | None, window: str, connectio
         click.echo(_dump(data))
         return
     click.echo(f"sent messages first seen {data['since']} to {data['until']} (last {window})")
-    click.echo(f"{'connection':<16} {'provider':<10} {'messages':>8} {'delivered':>9} {'failed':>6} {'pending':>7} "
+    click.echo(f"{'connection':<16} {'provider':<11} {'messages':>8} {'delivered':>9} {'failed':>6} {'pending':>7} "
                f"{'rate':>7} {'median':>9}")
     for c in data["connections"]:
         f = c["funnel"]
         median = f"{c['median_time_to_delivery_s']:.1f} s" if c["median_time_to_delivery_s"] is not None else "-"
-        click.echo(f"{c['connection']:<16} {c['provider']:<10} {c['messages']:>8} {f['delivered']:>9} "
+        click.echo(f"{c['connection']:<16} {c['provider']:<11} {c['messages']:>8} {f['delivered']:>9} "
                    f"{f['failed']:>6} {f['pending']:>7} {_percent(c['delivery_rate']):>7} {median:>9}")
         if c["messages"]:
             click.echo(f"  by status: {_counts(c['by_status'])}")
