@@ -44,6 +44,7 @@ from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
 from smshook.web.params import CURSOR, ApiError, ErrorBody, time_query
 from smshook.web.params import cursor as _cursor
+from smshook.web.params import page as _page
 from smshook.web.params import utc as _utc
 from smshook.web.params import when as _when
 from smshook.web.stream import Feed, add_stream_route
@@ -198,9 +199,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
         query = EventQuery(connection, type, message_id, status, _when("since", since), _cursor(cursor), limit + 1,
                            phone=number, until=_when("until", until))
         rows = await store.events(query)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
+        return _page(rows, limit, "id")
 
     @v1.get("/messages/{connection}/{message_id}", summary=(
         "A sent message's status and timeline, with its registration (reference, metadata, sent_at, parts "
@@ -223,9 +222,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
     ) -> dict[str, Any]:
         rows = await store.quarantined(limit + 1, _cursor(cursor), connection, state,
                                        _when("since", since), _when("until", until))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
+        return _page(rows, limit, "id")
 
     @v1.post("/quarantine/{quarantine_id}/reprocess", summary=(
         "Re-run the connection's current adapter on a quarantined request and store its events. 200 "
@@ -379,9 +376,7 @@ def build_api(store: Store, api_token: str | None, wake: Callable[[], None] | No
             raise ApiError(400, f"state: {state!r} is not one of {', '.join(DELIVERY_STATES)}")
         rows = await store.deliveries(DeliveryQuery(subscription_id, state, event_id, connection, message_id,
                                                     limit + 1, cursor or None))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["cursor"] if more else None}
+        return _page(rows, limit, "cursor")
 
     @v1.post("/replay", summary="Send deliveries again: by event ids, by message, or by subscription and time")
     async def replay(body: ReplayRequest) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.erased import lookup_number
 from smshook.providers import formats
 from smshook.storage.base import Store
-from smshook.web.params import ErrorBody
+from smshook.web.params import ErrorBody, page
 
 MAX_LIMIT = 500
 
@@ -105,9 +105,7 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
         cursor: Annotated[str | None, Query(max_length=40)] = None,
     ) -> dict[str, Any]:
         rows = await lifecycle_store.stuck(store, limit + 1, cursor, connection)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["expired_at"] if more else None}
+        return page(rows, limit, "expired_at")
 
     @router.get("/optouts/check", summary=(
         "Whether a number has opted out (of `sender`, or of any sender when none is given): "
@@ -131,8 +129,6 @@ def lifecycle_router(store: Store, wake: Callable[[], None], connections: Collec
     ) -> dict[str, Any]:
         number = _phone(phone, "phone") if phone is not None else None
         rows = await lifecycle_store.listing(store, number, limit + 1, cursor, include_optins)
-        more = len(rows) > limit and number is None
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["event_id"] if more else None}
+        return page(rows, limit, "event_id", more=number is None)  # one number's scopes: a single page
 
     return router

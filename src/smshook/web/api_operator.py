@@ -116,9 +116,9 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
         rows = await store.deliveries(DeliveryQuery(subscription_id, state, limit=limit + 1, before=cursor,
                                                     since=params.stamp("since", since),
                                                     until=params.stamp("until", until)))
-        more = len(rows) > limit
-        rows = await annotate_waiting(store, rows[:limit], {sub.id: sub})
-        return {"data": rows, "next_cursor": rows[-1]["cursor"] if more else None}
+        listed = params.page(rows, limit, "cursor")
+        listed["data"] = await annotate_waiting(store, listed["data"], {sub.id: sub})
+        return listed
 
     @app.get("/identity", summary=(
         "Which database this server uses: {service, version, database_id} (a random id made once per "

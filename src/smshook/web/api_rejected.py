@@ -32,8 +32,6 @@ def rejected_router(store: Store, cursor: Any, max_limit: int) -> APIRouter:
     ) -> dict[str, Any]:
         rows = await store.rejected(limit + 1, cursor(cursor_), connection,
                                     params.when("since", since), params.when("until", until))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {"data": rows, "next_cursor": rows[-1]["id"] if more else None}
+        return params.page(rows, limit, "id")
 
     return router

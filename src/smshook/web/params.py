@@ -93,3 +93,11 @@ def cursor(value: str | None) -> str | None:
         return str(uuid.UUID(value))
     except ValueError:
         raise ApiError(400, f"cursor: {value!r} is not a cursor returned by this API") from None
+
+
+def page(rows: list[dict[str, Any]], limit: int, key: str, *, more: bool = True) -> dict[str, Any]:
+    """A listing's answer from ``limit + 1`` fetched rows: ``{"data": at most limit rows,
+    "next_cursor": the last row's ``key`` when a further row exists, else null}``. ``more=False``: the
+    listing has no further pages whatever was fetched."""
+    data = rows[:limit]
+    return {"data": data, "next_cursor": data[-1][key] if more and len(rows) > limit else None}
