@@ -114,8 +114,8 @@ def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callab
         if state is not None and state not in DELIVERY_STATES:
             raise error(400, f"state: {state!r} is not one of {', '.join(DELIVERY_STATES)}")
         rows = await store.deliveries(DeliveryQuery(subscription_id, state, limit=limit + 1, before=cursor,
-                                                    since=params.stamp("since", since),
-                                                    until=params.stamp("until", until)))
+                                                    since=params.unix_time("since", since),
+                                                    until=params.unix_time("until", until)))
         listed = params.page(rows, limit, "cursor")
         listed["data"] = await annotate_waiting(store, listed["data"], {sub.id: sub})
         return listed

@@ -79,7 +79,7 @@ def when(name: str, value: str | None) -> str | None:
     return utc(name, parsed(name, value))
 
 
-def stamp(name: str, value: str | None) -> float | None:
+def unix_time(name: str, value: str | None) -> float | None:
     """An ISO 8601 query parameter as a unix time (the deliveries' clock); absent or empty: None."""
     moment = parsed(name, value)
     return moment.timestamp() if moment is not None else None
