@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import os
 import resource
 import sqlite3
 import sys
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from smshook import logs
 from smshook.app import SmshookApp
 from smshook.settings import load_settings
 from smshook.storage.sqlite import SQLiteStore
@@ -127,11 +130,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000, help="csoft requests per run (bulkgate: 1/50th)")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3, help="runs per workload; the best is reported")
+    parser.add_argument("--access-log", action="store_true",
+                        help="log each request as `smshook serve` does by default (text lines, info level), to "
+                             "a file in the temporary directory: what the access log costs")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write a cProfile of the last run to this file (read it with `python -m pstats`)")
     args = parser.parse_args()
+    if args.access_log:
+        logs.configure("info", "text")
+        sys.stderr = open(os.environ.get("HOOKPATH_LOG", os.devnull), "w")  # noqa: SIM115 - the handler writes to whatever sys.stderr is
     for workload in WORKLOADS if args.workload == "all" else [args.workload]:
         events = WORKLOADS[workload][2]
         requests = args.requests if events == 1 else max(args.concurrency, args.requests // 50)
-        runs = [run_once(workload, requests, args.concurrency) for _ in range(args.repeat)]
+        runs = [run_once(workload, requests, args.concurrency) for _ in range(args.repeat - 1)]
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler is not None:
+            profiler.enable()
+        runs.append(run_once(workload, requests, args.concurrency))
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile.with_suffix(f".{workload}.prof"))
         user, system, process = min(runs, key=lambda r: r[0] + r[1])
         loop = (user + system) / requests * 1e6
         print(f"{workload:<9} {requests} requests x {events} event(s), {args.concurrency} tasks: event loop thread "

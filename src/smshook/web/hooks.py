@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from smshook import rejected
+from smshook import logs, rejected
 from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
 from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import optouts
@@ -451,13 +451,19 @@ def _log_path(path: str) -> str:
 
 def _log_access(scope: Scope, connection: Connection | None, status: int, ex: Exchange, seconds: float) -> None:
     client = scope.get("client")
-    path = _log_path(scope["path"])
-    access_log.info("%s %s %d %s", scope["method"], path, status, ex.outcome, extra={
-        "connection": connection.name if connection else UNKNOWN,
-        "provider": connection.provider.slug if connection else None, "method": scope["method"], "path": path,
-        "status": status, "outcome": ex.outcome, "events": ex.events, "duplicates": ex.duplicates,
-        "latency_ms": round(seconds * 1000, 3), "request_id": ex.request_id, "client": client[0] if client else None,
-    })
+    method, path, outcome = scope["method"], _log_path(scope["path"]), ex.outcome
+    fields = {"events": ex.events, "duplicates": ex.duplicates, "latency_ms": round(seconds * 1000, 3),
+              "request_id": ex.request_id, "client": client[0] if client else None}  # ours, or an address
+
+    def head() -> tuple[str, dict[str, Any]]:  # the part shared by every line of this kind
+        return f"{method} {path} {status} {outcome}", {
+            "connection": connection.name if connection else UNKNOWN,
+            "provider": connection.provider.slug if connection else None, "method": method, "path": path,
+            "status": status, "outcome": outcome}
+
+    if not logs.fast_line(access_log, (path, method, status, outcome, connection is None), head, fields):
+        msg, constant = head()
+        access_log.info("%s", msg, extra={**constant, **fields})
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,0 +1,111 @@
+"""The access line's fast path (logs.fast_line) writes exactly what the logging call would, and the
+handler's per-turn buffer loses and reorders nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from smshook import logs
+from smshook.web import hooks
+
+HOSTILE = ["/hooks/uk", "/hooks/uk/secret-token", "/hooks/x\r\n2026-01-01T00:00:00.000Z INFO forged",
+           "/hooks/+447700900123", "/hooks/" + "9" * 200, "/hooks/\x1b[31mred\u2028"]
+
+
+class Conn:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.provider = type("P", (), {"slug": "csoft"})()
+
+
+@contextlib.contextmanager
+def alone(fmt: str = "text", mask: bool = True) -> Iterator[io.StringIO]:
+    """smshook's handler as the only one on the root logger (pytest's own capture handlers taken off for
+    the moment), writing into the returned buffer: the set-up of `smshook serve`."""
+    root = logging.getLogger()
+    saved, stderr = root.handlers[:], sys.stderr
+    out = sys.stderr = io.StringIO()
+    try:
+        logs.configure("info", fmt, mask)
+        root.handlers = [h for h in root.handlers if isinstance(h, logs.StderrHandler)]
+        yield out
+    finally:
+        sys.stderr = stderr
+        root.handlers = saved
+
+
+def access_line(path: str, connection: Conn | None, fast: bool) -> None:
+    root = logging.getLogger()
+    extra = logging.NullHandler()
+    if not fast:  # another handler on the root logger: the usual logging call
+        root.addHandler(extra)
+    else:  # the fast path makes no LogRecord
+        hooks.access_log.makeRecord = None  # type: ignore[assignment,method-assign]
+    ex = hooks.Exchange()
+    ex.outcome, ex.events, ex.duplicates, ex.request_id = "accepted", 1, 0, "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
+    scope = {"method": "POST", "path": path, "client": ("203.0.113.9", 4000)}
+    try:
+        hooks._log_access(scope, connection, 200, ex, 0.001234)  # type: ignore[arg-type]
+    finally:
+        root.removeHandler(extra)
+        vars(hooks.access_log).pop("makeRecord", None)
+    logging.getLogger().handlers[0].flush()
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+@pytest.mark.parametrize("mask", [True, False])
+@pytest.mark.parametrize("path", HOSTILE)
+@pytest.mark.parametrize("known", [True, False])
+def test_the_fast_line_is_the_logging_line(fmt: str, mask: bool, path: str, known: bool,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("time.time", lambda: 1764770000.1234)  # both lines get the same time stamp
+    name = path[len(hooks.PREFIX):].partition("/")[0]
+    connection = Conn(name) if known else None
+    with alone(fmt, mask) as stream:
+        access_line(path, connection, fast=True)
+        fast = stream.getvalue()
+    with alone(fmt, mask) as stream:
+        access_line(path, connection, fast=False)
+        slow = stream.getvalue()
+    assert fast == slow and fast.count("\n") == 1
+    assert "secret-token" not in fast and "\r" not in fast and "\x1b" not in fast
+    if mask:
+        assert "447700900123" not in fast
+
+
+async def test_lines_wait_for_the_end_of_the_loops_turn_and_keep_their_order() -> None:
+    log = logging.getLogger("smshook.test")
+    with alone() as stream:
+        for n in range(5):
+            log.info("line %d", n)
+        assert stream.getvalue() == ""  # not yet: one write at the end of this turn
+        await asyncio.sleep(0)
+        lines = stream.getvalue().splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [f"line {n}" for n in range(5)]
+
+
+def test_a_line_from_another_thread_goes_out_at_once_after_those_waiting() -> None:
+    log = logging.getLogger("smshook.test")
+
+    async def on_the_loop() -> None:
+        log.info("first")  # buffered; the loop ends before its turn does
+
+    with alone() as stream:
+        asyncio.run(on_the_loop())
+        log.info("second")  # no loop here: written at once, after "first"
+    assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == ["first", "second"]
+
+
+def test_timestamps_match_datetimes_rounding() -> None:
+    from datetime import UTC, datetime
+
+    for t in (0.0, 1764770000.9995, 1764770000.9999999, 3170579254.7229996, 1764770000.0004999):
+        assert logs._timestamp(t) == datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z")
