@@ -176,7 +176,7 @@ class Server:
         python = sys.executable
         if self.target.startswith("smshook"):
             argv = [python, "-m", "smshook", "serve", "--port", str(self.port), "--database",
-                    self.database_url or f"sqlite:///{self.database}", "--log-level", "warning", *self.serve_args]
+                    self.database_url or f"sqlite:///{self.database}", *self.serve_args]  # defaults: access log on
         elif self.target == "noop":
             argv = [python, str(BENCH / "noop.py"), "--port", str(self.port)]
         elif self.target == "handoff":
