@@ -200,7 +200,7 @@ class TextFormatter(_Formatter):
                          *[f"{k}={v}" for k, v in self.fields(fields.items()).items()]])
 
     def line(self, head: Any, created: float, fields: dict[str, Any]) -> str:
-        return " ".join([_timestamp(created), head, *[f"{k}={v}" for k, v in fields.items() if v is not None]])
+        return f"{_timestamp(created)} {head}" + "".join([f" {k}={v}" for k, v in fields.items() if v is not None])
 
 
 class JsonFormatter(_Formatter):
@@ -274,11 +274,11 @@ class StderrHandler(logging.Handler):
         stream.flush()
 
 
-def fast_line(logger: logging.Logger, key: Any, head: Callable[[], tuple[str, dict[str, Any]]],
-              fields: dict[str, Any]) -> bool:
+def fast_line(logger: logging.Logger, key: Any, fields: dict[str, Any],
+              head: Callable[..., tuple[str, dict[str, Any]]], *args: Any) -> bool:
     """Writes an info line of ``logger`` the cheap way, if nothing but smshook's own handler would see
-    its record: the formatter renders the constant part (message and ``head()``'s fields) once per
-    ``key`` and adds ``fields`` (numbers, ids, addresses: see :meth:`_Formatter.line`) to it; no
+    its record: the formatter renders the constant part (message and fields that ``head(*args)``
+    returns) once per ``key`` and adds ``fields`` (numbers, ids, addresses: see :meth:`_Formatter.line`) to it; no
     :class:`logging.LogRecord` is made. The line is the one the logging call would write (a test holds
     them side by side). False when another handler, a filter or a level is in the way: then log it
     the usual way (tests attach their own handlers, operators their own configuration)."""
@@ -304,11 +304,10 @@ def fast_line(logger: logging.Logger, key: Any, head: Callable[[], tuple[str, di
     if rendered is None:
         if len(heads) >= 4096:
             heads.clear()
-        msg, constant = head()
+        msg, constant = head(*args)
         rendered = heads[key] = formatter.head(logger.name, logging.INFO, msg, constant)
     handler.write(formatter.line(rendered, time.time(), fields))
     return True
-
 
 
 QUIET_LIBRARIES = ("httpx", "httpcore")

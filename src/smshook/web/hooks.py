@@ -454,16 +454,19 @@ def _log_access(scope: Scope, connection: Connection | None, status: int, ex: Ex
     method, path, outcome = scope["method"], _log_path(scope["path"]), ex.outcome
     fields = {"events": ex.events, "duplicates": ex.duplicates, "latency_ms": round(seconds * 1000, 3),
               "request_id": ex.request_id, "client": client[0] if client else None}  # ours, or an address
-
-    def head() -> tuple[str, dict[str, Any]]:  # the part shared by every line of this kind
-        return f"{method} {path} {status} {outcome}", {
-            "connection": connection.name if connection else UNKNOWN,
-            "provider": connection.provider.slug if connection else None, "method": method, "path": path,
-            "status": status, "outcome": outcome}
-
-    if not logs.fast_line(access_log, (path, method, status, outcome, connection is None), head, fields):
-        msg, constant = head()
+    key = (path, method, status, outcome, connection is None)
+    if not logs.fast_line(access_log, key, fields, _access_head, method, path, status, outcome, connection):
+        msg, constant = _access_head(method, path, status, outcome, connection)
         access_log.info("%s", msg, extra={**constant, **fields})
+
+
+def _access_head(method: str, path: str, status: int, outcome: str,
+                 connection: Connection | None) -> tuple[str, dict[str, Any]]:
+    """An access line's message and the fields shared by every line of its kind (see logs.fast_line)."""
+    return f"{method} {path} {status} {outcome}", {
+        "connection": connection.name if connection else UNKNOWN,
+        "provider": connection.provider.slug if connection else None, "method": method, "path": path,
+        "status": status, "outcome": outcome}
 
 
 @functools.lru_cache(maxsize=64)
