@@ -25,11 +25,16 @@ class Quick(GuardedHttpToolsProtocol):
     body_timeout = 0.5
 
 
+class SlowBody(GuardedHttpToolsProtocol):  # a body may take longer than the headers
+    head_timeout = 0.5
+    body_timeout = 3.0
+
+
 @contextlib.asynccontextmanager
-async def serving(tmp_path: Path) -> AsyncIterator[int]:
+async def serving(tmp_path: Path, protocol: type[GuardedHttpToolsProtocol] = Quick) -> AsyncIterator[int]:
     port = free_port()
     app = SmshookApp(load_settings(), SQLiteStore(tmp_path / "x.db"))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=Quick, lifespan="on", log_config=None,
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, http=protocol, lifespan="on", log_config=None,
                             access_log=False)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -116,3 +121,29 @@ async def test_a_slow_body_is_dropped(port: int) -> None:
     answer = await exchange(port, head + b"REFERENCE=r3&STATUS=Delivered", pause=2.0)
     assert time.monotonic() - started < 2.5
     assert b"TRUE" not in answer  # dropped before the body was complete: nothing stored, nothing acknowledged
+
+
+async def test_kept_alive_connections_get_each_requests_own_deadlines(tmp_path: Path) -> None:
+    """One timer per connection, moved from deadline to deadline: requests on one connection that
+    together last longer than the header timeout are served, and so is a body slower than the header
+    timeout (within its own); the next request's slow headers still get their 408 on time, though the
+    timer was last set for the longer body deadline."""
+    head = b"POST /hooks/spryng HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n"
+    async with serving(tmp_path, SlowBody) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for n in range(4):  # 4 x 0.3 s: past the 0.5 s header timeout, and past the first timer
+                body = b"REFERENCE=k%d&STATUS=Delivered" % n
+                writer.write(head % len(body))
+                await asyncio.sleep(0.8 if n == 3 else 0)  # the last body: later than a header may be
+                writer.write(body)
+                answer = await asyncio.wait_for(reader.readuntil(b"TRUE"), 3)
+                assert answer.startswith(b"HTTP/1.1 200 ")
+                await asyncio.sleep(0.3 if n < 3 else 0)
+            writer.write(b"POST /hooks/spryng HTTP/1.1\r\nHost: t\r\n")  # the rest of the headers never come
+            started = time.monotonic()
+            answer = await asyncio.wait_for(reader.read(), 5)
+            assert answer.startswith(b"HTTP/1.1 408 ")
+            assert 0.3 < time.monotonic() - started < 1.5  # the header deadline, not the body's 3 s
+        finally:
+            writer.close()
