@@ -103,6 +103,32 @@ def test_a_line_from_another_thread_goes_out_at_once_after_those_waiting() -> No
     assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == ["first", "second"]
 
 
+async def test_a_loop_that_ended_before_its_turn_holds_no_line_back() -> None:
+    log = logging.getLogger("smshook.test")
+    with alone() as stream:
+        handler = logging.getLogger().handlers[0]
+        gone = asyncio.new_event_loop()
+        gone.close()
+        # a line left waiting by a loop that closed before its turn came
+        handler._lines.append("2026-01-01T00:00:00.000Z INFO smshook.test: first")  # type: ignore[attr-defined]
+        handler._flush_on = gone  # type: ignore[attr-defined]
+        log.info("second")  # this loop is asked to write both
+        await asyncio.sleep(0)
+        assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == ["first", "second"]
+
+
+def test_many_waiting_lines_go_out_without_waiting_for_the_turn() -> None:
+    log = logging.getLogger("smshook.test")
+
+    async def burst() -> int:
+        for n in range(logs.MAX_WAITING_LINES):
+            log.info("line %d", n)
+        return len(stream.getvalue().splitlines())
+
+    with alone() as stream:
+        assert asyncio.run(burst()) == logs.MAX_WAITING_LINES  # written at the limit, before the turn ended
+
+
 def test_timestamps_match_datetimes_rounding() -> None:
     from datetime import UTC, datetime
 

@@ -227,6 +227,9 @@ class JsonFormatter(_Formatter):
         return orjson.dumps(data).decode()
 
 
+MAX_WAITING_LINES = 1024  # StderrHandler writes at once when this many lines wait for the loop's turn
+
+
 class StderrHandler(logging.Handler):
     """Writes to whatever ``sys.stderr`` is at the time (a test's capture, a restarted worker's)."""
 
@@ -240,6 +243,7 @@ class StderrHandler(logging.Handler):
         logging.captureWarnings(True)  # Python warnings become log lines too (JSON like the rest)
         self._buffer_lock = threading.Lock()
         self._lines: list[str] = []  # written once per turn of the event loop (see write)
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop asked to write them
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -253,14 +257,17 @@ class StderrHandler(logging.Handler):
         one system call (and one release of the GIL) per few dozen access lines instead of one per
         line, a third of the hook path's CPU before (bench/README.md). Elsewhere it goes out at once,
         after any lines still waiting."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         with self._buffer_lock:
-            if asyncio._get_running_loop() is None:
-                self._lines.append(line)
-                self._write_out()
-                return
             self._lines.append(line)
-            if len(self._lines) == 1:
-                asyncio.get_running_loop().call_soon(self.flush)
+            if loop is None or len(self._lines) >= MAX_WAITING_LINES:
+                self._write_out()
+            elif self._flush_on is not loop:  # not yet asked of this loop (a loop may end before its turn)
+                self._flush_on = loop
+                loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self._buffer_lock:
@@ -269,6 +276,7 @@ class StderrHandler(logging.Handler):
 
     def _write_out(self) -> None:
         lines, self._lines = self._lines, []
+        self._flush_on = None
         stream = sys.stderr
         stream.write("\n".join(lines) + "\n")
         stream.flush()
