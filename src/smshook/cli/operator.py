@@ -29,6 +29,7 @@ from smshook.cli.common import (
     utc,
     with_store,
 )
+from smshook.errors import ReprocessError
 from smshook.settings import Settings
 from smshook.storage import EventQuery, Store
 
@@ -298,7 +299,6 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
     """Run quarantined requests through their connection's current adapter again and store the events.
 
     Entries stay in the quarantine, marked re-processed; exit 1 when any could not be processed."""
-    from smshook.reprocess import ReprocessError
     from smshook.reprocess import reprocess as run_one
     from smshook.web.hooks import connections_from
 

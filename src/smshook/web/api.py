@@ -24,14 +24,14 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from smshook import __version__, stats
-from smshook.errors import StoreError
+from smshook.errors import ApiError, ReprocessError, StoreError
 from smshook.forwarding.config import SubscriptionSpec
 from smshook.forwarding.model import DELIVERY_STATES, DeliveryQuery, ReplayQuery, Subscription
 from smshook.forwarding.targets import UnsafeTarget, check_url
 from smshook.lifecycle import store as lifecycle_store
 from smshook.privacy import Retention
 from smshook.providers import formats
-from smshook.reprocess import ReprocessError, reprocess
+from smshook.reprocess import reprocess
 from smshook.status import STATUSES
 from smshook.storage import privacy
 from smshook.storage.base import EventQuery, Store
@@ -42,7 +42,7 @@ from smshook.web.api_rejected import rejected_router
 from smshook.web.api_sns import add_sns_routes
 from smshook.web.dashboard import mount_dashboard
 from smshook.web.hooks import Connection
-from smshook.web.params import CURSOR, ApiError, ErrorBody, time_query
+from smshook.web.params import CURSOR, ErrorBody, time_query
 from smshook.web.params import cursor as _cursor
 from smshook.web.params import page as _page
 from smshook.web.params import utc as _utc

@@ -31,7 +31,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from smshook import rejected
-from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
+from smshook.errors import AdapterFailure, AuthError, ProviderError, Refused, SignatureError, StoreError
 from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import optouts
 from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
@@ -119,12 +119,6 @@ def connections_from(settings: Settings) -> dict[str, Connection]:
     return out
 
 
-class AdapterFailure(InvalidRequest):
-    """The adapter itself failed on a request (a bug, not bad input): kept for re-processing."""
-
-    status = 422
-
-
 def verify_request(connection: Connection, request: RawRequest) -> None:
     """The provider's authenticity check on the raw request (hook path only: a quarantined request
     passed it when it arrived). Raises :class:`SignatureError`; an adapter bug refuses too."""
@@ -163,15 +157,6 @@ def verify_and_parse(connection: Connection, request: RawRequest, received: date
     """:func:`verify_request` then :func:`parse_events`: the CPU-bound part of the hook path."""
     verify_request(connection, request)
     return parse_events(connection, request, received)
-
-
-class Refused(Exception):
-    """A request refused before it reached the adapter (never stored)."""
-
-    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
