@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field
 from smshook import events
 from smshook.errors import ApiError
 
+MAX_LIMIT = 500  # the largest page of every listing
+
 # What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
 # value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
 CURSOR = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"  # a next_cursor, or empty
