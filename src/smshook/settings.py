@@ -65,7 +65,7 @@ from pydantic_settings.exceptions import SettingsError
 from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
-from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.forwarding.model import DEFAULT_SCHEDULE
 from smshook.forwarding.targets import check_url
 from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
 from smshook.lifecycle.options import keywords as lifecycle_keywords

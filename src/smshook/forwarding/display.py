@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from smshook.forwarding.model import Subscription
+from smshook.settings import mask_url
 
 MASK = "***"
 
@@ -29,6 +30,4 @@ def shown_target(sub: Subscription) -> str:
     """The subscription's webhook URL or Redis stream, masked."""
     if sub.kind == "webhook":
         return mask_target(sub.target)
-    from smshook.settings import mask_url  # settings imports the forwarding package
-
     return f"{mask_url(sub.target)} stream {sub.stream or 'smshook'}"
