@@ -36,10 +36,11 @@ from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import optouts
 from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
+from smshook.privacy import SECRET_HEADERS
 from smshook.providers import formats
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response, context_of
-from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
+from smshook.storage.base import RawRecord, Store
 from smshook.web.public_url import request_url
 
 if TYPE_CHECKING:
