@@ -65,6 +65,7 @@ from pydantic_settings.exceptions import SettingsError
 from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
+from smshook.forwarding.display import mask_url
 from smshook.forwarding.model import DEFAULT_SCHEDULE
 from smshook.forwarding.targets import check_url
 from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
@@ -531,17 +532,6 @@ class Settings(BaseSettings):
         }
         data["subscriptions"] = {name: sub.redacted() for name, sub in self.subscriptions.items()}
         return data
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (user info or ``password=`` parameter) replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() == "sqlite":
-        return url
-    userinfo, at, host = rest.rpartition("@")  # the last @: a raw password may contain @ or /
-    if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
-    return f"{scheme}://" + re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{MASK}", rest)
 
 
 def _alias_env() -> dict[str, tuple[str, str]]:
