@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import subprocess
 import sys
 import time
@@ -62,32 +61,13 @@ def receiver(bench: ModuleType) -> Iterator[str]:
 
 @contextlib.contextmanager
 def redis_server(bench: ModuleType, workdir: Path) -> Iterator[str | None]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        yield None
-        return
-    port = bench.free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        import redis
+    """A throwaway redis-server (tests/redisserver.py), or None when it is not installed."""
+    if str(bench.ROOT) not in sys.path:
+        sys.path.insert(0, str(bench.ROOT))
+    from tests.redisserver import redis_server as start
 
-        client = redis.Redis(host="127.0.0.1", port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        client.close()
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with start(bench.free_port(), workdir) as url:
+        yield url
 
 
 def stats(url: str, latency: bool = False) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from smshook.settings import (
     mask_url,
     reference_markdown,
 )
+from smshook.web.hooks import connections_from
 
 TOKEN = "Tok-abcdefghijklmnop_0123"  # 24 URL-safe characters
 API_TOKEN = "api-token-0123456789abcdef"
@@ -116,7 +117,7 @@ def test_connections_from_env_json(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SMSHOOK_CONNECTIONS", f'{{"sms": {{"provider": "spryng", "token": "{TOKEN}"}}}}')
     settings = load_settings()
     assert list(settings.connections) == ["sms"]
-    assert settings.connection_infos()["sms"].token == TOKEN
+    assert connections_from(settings)["sms"].token == TOKEN
 
 
 def test_env_json_merges_into_file_connections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,7 +226,7 @@ def test_missing_and_unreadable_file(tmp_path: Path) -> None:
 
 def test_pin_may_be_a_number(tmp_path: Path) -> None:
     text = "[connections.c]\nprovider = 'csoft'\nusername = 'u'\npin = 12345678\n"
-    assert load_settings(write(tmp_path, text)).connection_infos()["c"].info.options["pin"] == "12345678"
+    assert connections_from(load_settings(write(tmp_path, text)))["c"].info.options["pin"] == "12345678"
 
 
 # -- secrets ---------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def test_secrets_never_in_errors_or_repr(tmp_path: Path) -> None:
     good = f'api_token = "{API_TOKEN}"\n' + CONFIG
     settings = load_settings(write(tmp_path, good), database=f"postgresql://me:{db_password}@db/x")
     secrets = (TOKEN, API_TOKEN, PIN, db_password)
-    shown = repr(settings) + str(settings) + repr(settings.connection_infos()) + str(settings.redacted())
+    shown = repr(settings) + str(settings) + repr(connections_from(settings)) + str(settings.redacted())
     for secret in secrets:
         assert secret not in shown
     assert "***" in settings.redacted()["database"]
@@ -314,9 +315,9 @@ def test_csoft_needs_username_and_pin() -> None:
 
 
 def test_connection_infos(tmp_path: Path) -> None:
-    infos = load_settings(write(tmp_path, CONFIG)).connection_infos()
+    infos = connections_from(load_settings(write(tmp_path, CONFIG)))
     shop, alerts = infos["shop"], infos["alerts"]
-    assert (shop.name, shop.provider, shop.token) == ("shop", "csoft", None)
+    assert (shop.name, shop.provider.slug, shop.token) == ("shop", "csoft", None)
     assert shop.info.options == {"username": "shopuser", "pin": PIN}
     assert shop.info.timezone == "Europe/London"
     assert alerts.token == TOKEN and alerts.info.options == {}

@@ -20,7 +20,6 @@ import orjson
 from smshook.events import PUBLIC_FIELDS
 
 Format = Literal["csv", "ndjson"]
-FORMATS: tuple[Format, ...] = ("csv", "ndjson")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
 _NUMBER = re.compile(r"[+-]?\d+(\.\d+)?")
 

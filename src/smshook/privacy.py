@@ -23,6 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from smshook.providers import formats
 
 ERASED = "[erased]"
+# Request headers never written to the store (raw requests) nor shown (the rejected log).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
 # Between two digits of a number: spaces, dots, dashes, brackets, slashes, and their URL encodings.
 _SEPARATOR = r"(?:[ .()/-]|%20|%2[dD]|%28|%29|\+)*"
 _PREFIX = r"(?:\+|%2[bB]|00)?"

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 
+from smshook.periodic import every
 from smshook.privacy import Retention, parse_duration
 from smshook.settings import Settings
 from smshook.storage import privacy
@@ -46,14 +47,8 @@ class Pruner:
         return counts
 
     async def _loop(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store is down or similar: try again next time
-                log.warning("pruning failed (will try again in %gs): %s", self.interval, exc)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.run_once,
+                    lambda exc: log.warning("pruning failed (will try again in %gs): %s", self.interval, exc))
 
 
 def pruner_for(store: Store, settings: Settings) -> Pruner | None:

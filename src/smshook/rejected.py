@@ -20,8 +20,8 @@ from urllib.parse import unquote_plus
 import orjson
 
 from smshook.events import uuid7
+from smshook.privacy import SECRET_HEADERS
 from smshook.providers.base import RawRequest
-from smshook.storage.base import SECRET_HEADERS
 
 MAX_BODY = 8192
 KEEP = 10_000

@@ -13,19 +13,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from smshook.errors import ProviderError
+from smshook.errors import ProviderError, ReprocessError
 from smshook.events import stamp
 from smshook.providers.base import RawRequest
 from smshook.storage.base import Store
 from smshook.web.hooks import Connection, parse_events
-
-
-class ReprocessError(Exception):
-    """Re-processing refused or failed; ``status`` is the HTTP status the API answers with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def raw_request(view: Mapping[str, Any]) -> RawRequest:

@@ -4,8 +4,9 @@ Every setting comes from, in priority order: keyword arguments (the CLI flags), 
 environment variables, a TOML config file, then the defaults below. :func:`load_settings` is the
 one entry point; it rejects unknown keys, names the offending key in every error and never shows a
 secret (tokens, PINs, the database password). :func:`check_exposure` refuses a public bind that
-is not protected and returns the warnings to print. :meth:`Settings.connection_infos` gives the
-rest of the app plain, typed connection data.
+is not protected and returns the warnings to print. The request path uses each connection as
+:class:`smshook.web.hooks.Connection` (plain values, secrets revealed), built from these models by
+:func:`smshook.web.hooks.connections_from`.
 
 A config file looks like::
 
@@ -36,7 +37,6 @@ import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
-from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -65,7 +65,8 @@ from pydantic_settings.exceptions import SettingsError
 from smshook import providers
 from smshook.errors import ConfigError
 from smshook.forwarding.config import FilterSpec, SubscriptionSpec
-from smshook.forwarding.dispatcher import DEFAULT_SCHEDULE
+from smshook.forwarding.display import mask_url
+from smshook.forwarding.model import DEFAULT_SCHEDULE
 from smshook.forwarding.targets import check_url
 from smshook.lifecycle.options import DEFAULT_HELP, DEFAULT_START, DEFAULT_STOP, LifecycleOptions, parse_duration
 from smshook.lifecycle.options import keywords as lifecycle_keywords
@@ -74,7 +75,6 @@ from smshook.providers.base import ConnectionInfo, Option, Secret, declared_opti
 
 __all__ = [
     "Connection",
-    "ConnectionSpec",
     "Settings",
     "check_exposure",
     "is_loopback",
@@ -131,7 +131,12 @@ def _partial_groups(slug: str, given: Mapping[str, Any]) -> list[str]:
 
 
 class Connection(BaseModel):
-    """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``).
+    """One provider account, reached at ``/hooks/NAME`` (or ``/hooks/NAME/TOKEN``), as configured.
+
+    The configuration model, not what the request path holds: it validates and documents the TOML
+    table (secrets as ``SecretStr``, networks and durations as written), while
+    :class:`smshook.web.hooks.Connection` is the ready-to-use form (secrets revealed, the adapter
+    object, the compiled allow-list), built once at start by :func:`smshook.web.hooks.connections_from`.
 
     The fields below are common to every provider; any other key must be one the provider declares
     (:func:`~smshook.providers.base.declared_options`), checked by :meth:`_provider_options` and
@@ -290,55 +295,12 @@ class Connection(BaseModel):
             return True
         return providers.registry()[self.provider].authenticated(self.info(""))
 
-    def spec(self, name: str) -> ConnectionSpec:
-        return ConnectionSpec(
-            info=self.info(name),
-            token=self.token.get_secret_value() if self.token else None,
-            allow_ips=tuple(self.allow_ips),
-            authenticated=self.authenticated,
-        )
-
 
 def _unknown_option(slug: str, key: str, declared: Mapping[str, Option]) -> str:
     takers = sorted(s for s, p in providers.registry().items() if key in {o.name for o in declared_options(p)})
     if takers:
         return f"provider {slug!r} has no {key!r} setting (only {', '.join(takers)})"
     return f"unknown key{_suggest(key, [*Connection.model_fields, *declared])}"
-
-
-@dataclass(frozen=True, slots=True, repr=False)
-class ConnectionSpec:
-    """A connection as the app uses it: plain values, secrets revealed (keep it out of logs)."""
-
-    info: ConnectionInfo  # what the adapter sees: name, provider, options, timezone, public_url
-    token: str | None  # the required last path segment, or None
-    allow_ips: tuple[Network, ...]  # empty: any source address
-    authenticated: bool
-
-    def __repr__(self) -> str:  # never the token or the PIN
-        token = MASK if self.token else None
-        return (
-            f"ConnectionSpec(name={self.name!r}, provider={self.provider!r}, token={token!r}, "
-            f"allow_ips={[str(n) for n in self.allow_ips]}, authenticated={self.authenticated})"
-        )
-
-    @property
-    def name(self) -> str:
-        return self.info.name
-
-    @property
-    def provider(self) -> str:
-        return self.info.provider
-
-    def ip_allowed(self, address: str | None) -> bool:
-        """Whether a request from ``address`` passes the IP allow-list (always, when there is none)."""
-        if not self.allow_ips:
-            return True
-        try:
-            ip = ipaddress.ip_address(address or "")
-        except ValueError:
-            return False
-        return any(ip in net for net in self.allow_ips if net.version == ip.version)
 
 
 def parse_networks(value: Any) -> list[Network]:
@@ -547,10 +509,6 @@ class Settings(BaseSettings):
         for key, value in super().__repr_args__():
             yield key, mask_url(value) if key == "database" else value
 
-    def connection_infos(self) -> dict[str, ConnectionSpec]:
-        """Every configured connection by name, with plain values for the web layer and adapters."""
-        return {name: conn.spec(name) for name, conn in self.connections.items()}
-
     def redacted(self) -> dict[str, Any]:
         """The effective configuration as plain data, every secret replaced by ``***``."""
 
@@ -574,17 +532,6 @@ class Settings(BaseSettings):
         }
         data["subscriptions"] = {name: sub.redacted() for name, sub in self.subscriptions.items()}
         return data
-
-
-def mask_url(url: str) -> str:
-    """``url`` with its password (user info or ``password=`` parameter) replaced by ``***``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() == "sqlite":
-        return url
-    userinfo, at, host = rest.rpartition("@")  # the last @: a raw password may contain @ or /
-    if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
-    return f"{scheme}://" + re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{MASK}", rest)
 
 
 def _alias_env() -> dict[str, tuple[str, str]]:

@@ -10,7 +10,11 @@ import httpx
 import pytest
 
 from smshook.app import SmshookApp
+from smshook.settings import load_settings
 from smshook.storage.sqlite import SQLiteStore
+
+API_TOKEN = "a-long-enough-api-token"
+AUTH = {"authorization": f"Bearer {API_TOKEN}"}
 
 
 @pytest.fixture
@@ -31,3 +35,10 @@ async def app_client(app: SmshookApp) -> AsyncIterator[httpx.AsyncClient]:
             yield client
     finally:
         await app.store.close()
+
+
+@pytest.fixture
+async def token_client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app with the API token ``API_TOKEN`` (send ``AUTH``), no connections configured."""
+    async with app_client(SmshookApp(load_settings(api_token=API_TOKEN), SQLiteStore(tmp_path / "x.db"))) as c:
+        yield c

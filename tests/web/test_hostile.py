@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,14 @@ import pytest
 from smshook.app import SmshookApp
 from smshook.settings import load_settings
 from smshook.storage.sqlite import SQLiteStore
-from tests.web.conftest import app_client
+from tests.web.conftest import API_TOKEN, AUTH, app_client
 
-TOKEN = "a-long-enough-api-token"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+TOKEN = API_TOKEN
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(SmshookApp(load_settings(api_token=TOKEN), SQLiteStore(tmp_path / "x.db"))) as c:
-        yield c
+def client(token_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return token_client
 
 
 async def quarantine(client: httpx.AsyncClient) -> list[dict[str, Any]]:

@@ -4,31 +4,24 @@ answered outside its OpenAPI document, or the document allowed values the API re
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
 
-from smshook.app import SmshookApp
 from smshook.forwarding.model import generate_secret
 from smshook.privacy import subscriber_digits
-from smshook.settings import load_settings
 from smshook.status import STATUSES
-from smshook.storage.sqlite import SQLiteStore
-from tests.web.conftest import app_client
+from tests.web.conftest import API_TOKEN, AUTH
 
 pytestmark = pytest.mark.usefixtures("clean_env")
-TOKEN = "a-long-enough-api-token"
-AUTH = {"authorization": f"Bearer {TOKEN}"}
+TOKEN = API_TOKEN
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(SmshookApp(load_settings(api_token=TOKEN), SQLiteStore(tmp_path / "x.db"))) as c:
-        yield c
+def client(token_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    return token_client
 
 
 async def spec(client: httpx.AsyncClient) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import pytest
 from smshook.app import SmshookApp
 from smshook.settings import load_settings
 from smshook.storage.sqlite import SQLiteStore
-from smshook.web.hooks import TrustedProxies, forwarded_client
+from smshook.web.hooks import TrustedProxies
 
 PROVIDER_NET = "203.0.113.0/24"  # where the provider's callbacks come from
 PROXIES = (ip_network("10.0.0.0/8"), ip_network("::1"))
@@ -39,14 +39,14 @@ Client = Callable[[str], AbstractAsyncContextManager[httpx.AsyncClient]]
 ])
 def test_forwarded_client(peer: str, header: str | None, client: str) -> None:
     headers = [(b"host", b"x")] + ([(b"x-forwarded-for", header.encode())] if header is not None else [])
-    assert forwarded_client(peer, headers, PROXIES) == client
+    assert TrustedProxies(PROXIES).client(peer, headers) == client
     memo = TrustedProxies(PROXIES)  # what the hook path uses: the same answers, memoised
     assert memo.contains(peer) and memo.client(peer, headers) == memo.client(peer, headers) == client
 
 
 def test_several_headers_are_one_list() -> None:
     headers = [(b"x-forwarded-for", b"198.51.100.1"), (b"x-forwarded-for", b"203.0.113.9, 10.0.0.2")]
-    assert forwarded_client("10.0.0.5", headers, PROXIES) == "203.0.113.9"
+    assert TrustedProxies(PROXIES).client("10.0.0.5", headers) == "203.0.113.9"
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from smshook.providers import signing
 from smshook.providers.base import ConnectionInfo, Option, Outcome, Parsed, Provider, RawRequest, Response
 from smshook.settings import check_exposure, load_settings
 from smshook.storage.sqlite import SQLiteStore
+from smshook.web.hooks import connections_from
 
 SECRET = "demo-signing-secret-0123456789"
 
@@ -186,7 +187,7 @@ def test_declared_options_are_validated_and_masked(demo: None) -> None:
     assert both.count("\n  ") == 2  # one line per key
     assert "connections.d.public_url: must be an absolute" in error(public_url="sms.example.com/hooks/d")
     settings = load_settings(connections={"d": {"provider": "demo", "secret": SECRET, "retries": 3}})
-    spec = settings.connection_infos()["d"]
+    spec = connections_from(settings)["d"]
     assert spec.info.options == {"secret": SECRET, "mode": "a", "retries": 3}
     shown = repr(settings) + repr(spec) + repr(spec.info) + str(settings.redacted())
     assert SECRET not in shown
@@ -213,7 +214,7 @@ def test_entry_point_plugins_declare_options(monkeypatch: pytest.MonkeyPatch) ->
     providers.registry.cache_clear()
     try:
         settings = load_settings(connections={"d": {"provider": "demo", "secret": SECRET, "mode": "b"}})
-        assert settings.connection_infos()["d"].info.options["mode"] == "b"
+        assert connections_from(settings)["d"].info.options["mode"] == "b"
         with pytest.raises(ConfigError, match=r"connections\.d\.nope: unknown key"):
             load_settings(connections={"d": {"provider": "demo", "nope": 1}})
     finally:

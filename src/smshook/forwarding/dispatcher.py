@@ -37,15 +37,13 @@ from dataclasses import dataclass, field
 
 from smshook.forwarding import signing
 from smshook.forwarding.display import shown_target
-from smshook.forwarding.model import Claimed, Outcome, Subscription
+from smshook.forwarding.model import DEFAULT_SCHEDULE, Claimed, Outcome, Subscription
 from smshook.forwarding.sinks import RedisSink, SendResult, Sink, WebhookSink
 from smshook.forwarding.targets import UnsafeTarget, check_resolved
 from smshook.storage.base import Store
 
 log = logging.getLogger("smshook.forwarding")
 
-# Immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about 28 hours.
-DEFAULT_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 HOLD_MIN = 256  # deliveries a dispatcher may hold at least (see Dispatcher._budget)
 PIPELINE_MAX = 100  # deliveries of one Redis subscription XADDed in one pipelined round trip
 

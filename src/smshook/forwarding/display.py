@@ -1,7 +1,9 @@
-"""How a subscription's target appears in logs and the start-up banner: never with its secrets."""
+"""How a URL appears in logs, the start-up banner and the settings' repr: a subscription's target, a
+database URL, never with their secrets."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from smshook.forwarding.model import Subscription
@@ -25,10 +27,19 @@ def mask_target(url: str) -> str:
     return f"{parts.scheme}://{host}{parts.path}" + (f"?{MASK}" if parts.query else "")
 
 
+def mask_url(url: str) -> str:
+    """``url`` with its password (user info or ``password=`` parameter) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() == "sqlite":
+        return url
+    userinfo, at, host = rest.rpartition("@")  # the last @: a raw password may contain @ or /
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}"
+    return f"{scheme}://" + re.sub(r"(?i)(password=)[^&]*", rf"\g<1>{MASK}", rest)
+
+
 def shown_target(sub: Subscription) -> str:
     """The subscription's webhook URL or Redis stream, masked."""
     if sub.kind == "webhook":
         return mask_target(sub.target)
-    from smshook.settings import mask_url  # settings imports the forwarding package
-
     return f"{mask_url(sub.target)} stream {sub.stream or 'smshook'}"

@@ -25,6 +25,9 @@ DELIVERY_STATES: tuple[str, ...] = ("pending", "delivering", "delivered", "dead"
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 MAX_REGEX = 1000  # characters of a text_regex
 REGEX_MEMORY = 1 << 20  # bytes RE2 may use for one compiled filter (a bigger program is refused)
+# When a delivery is tried (seconds after the previous try: immediately, 5 s, 5 min, 30 min, 2 h, 5 h,
+# 10 h, 10 h: eight attempts over about 28 hours), unless forwarding_schedule says otherwise.
+DEFAULT_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 36000)
 
 
 class TextRegex:

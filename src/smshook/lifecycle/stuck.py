@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.options import LifecycleOptions
+from smshook.periodic import every
 from smshook.storage.base import RawRecord
 
 if TYPE_CHECKING:
@@ -139,11 +140,4 @@ class Sweeper:
         return stored
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the store is down: try again next time
-                log.warning("stuck-message sweep failed: %s", exc)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.run_once, lambda exc: log.warning("stuck-message sweep failed: %s", exc))

@@ -46,10 +46,10 @@ Adapters do not set ``id``, ``connection``, ``provider``, ``received_at`` or the
 :func:`smshook.events.finalize` does. Shared decoding (form bodies, lenient JSON, safe XML, phone
 numbers, timestamps) lives in :mod:`smshook.providers.formats`.
 
-Adding a provider means: one module ``smshook/providers/<slug>.py`` ending in ``PROVIDER = Class``,
-listed in ``BUILTIN`` (or, outside this repository, an entry point in the ``smshook.providers``
-group); one folder of test vectors ``tests/providers/vectors/<slug>/`` (signed requests included);
-one simulator profile ``smshook/simulate/profiles/<slug>.py`` (plugins: name it in
+Adding a provider means: one module ``smshook/providers/<slug>.py`` ending in ``PROVIDER = Class``
+(found there by :mod:`smshook.providers`; outside this repository, an entry point in the
+``smshook.providers`` group instead); one folder of test vectors ``tests/providers/vectors/<slug>/``
+(signed requests included); one simulator profile ``smshook/simulate/profiles/<slug>.py`` (plugins: name it in
 :attr:`Provider.simulator`). A test fails when a registered provider lacks either.
 """
 

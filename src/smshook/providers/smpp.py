@@ -67,11 +67,6 @@ def state(stat: str) -> tuple[str, FailureClass | None] | None:
     return STATES.get(stat.strip().upper())
 
 
-def command_status_class(code: int) -> FailureClass:
-    """Failure class of a non-zero SMPP command status (a refused ``submit_sm``)."""
-    return "temporary" if code in TEMPORARY_ESME else "permanent"
-
-
 def submit_time(value: str | None, zone: str) -> datetime | None:
     """A receipt's ``submit date`` (``YYMMDDhhmm``, or ``YYMMDDhhmmss`` as some SMSCs write it) in the
     SMSC's zone: the start of the message's time to delivery (smshook.lifecycle). None when absent or not

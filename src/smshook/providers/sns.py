@@ -46,10 +46,10 @@ from smshook.errors import AuthError, InvalidRequest, SignatureError
 from smshook.events import Event, FailureClass
 from smshook.providers import formats
 from smshook.providers.base import ConnectionInfo, Option, Outcome, Parsed, Provider, RawRequest, Response
+from smshook.providers.sns_confirm import CONFIRMER, HOST
 
 log = logging.getLogger("smshook.providers.sns")
 
-HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")
 TOPIC_ARN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_.-]{1,256}")
 TYPES = ("SubscriptionConfirmation", "Notification", "UnsubscribeConfirmation")
 SIGNED_NOTIFICATION = ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type")
@@ -269,8 +269,6 @@ class Sns(Provider):
             return Response(503, b"store unavailable, retry later")
         context = outcome.context
         if isinstance(context, Confirmation):
-            from smshook.providers.sns_confirm import CONFIRMER
-
             if context.kind == "SubscriptionConfirmation":
                 CONFIRMER.submit(context.connection, context.topic, context.url, context.message_id, context.confirm)
             else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -20,9 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from smshook.events import iso
-from smshook.providers.sns import HOST
 
 log = logging.getLogger("smshook.sns")
+HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?")  # where SNS serves certificates and SubscribeURLs
 
 Fetch = Callable[[str], Awaitable[int]]  # GET url -> HTTP status (raises on a transport error)
 DELAYS: tuple[float, ...] = (0.0, 2.0, 10.0, 30.0, 120.0)  # before each attempt

@@ -21,7 +21,6 @@ provider's own data, so the server must store exactly ``unique_events`` events.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import random
 import ssl
@@ -36,6 +35,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from smshook import settings
 from smshook.providers import get as get_provider
 from smshook.providers.base import declared_options
 from smshook.simulate.common import FORM, Ctx, Item, Options, Profile, Request, Simulated
@@ -292,15 +292,9 @@ def render_summary(data: dict[str, Any]) -> str:
 
 
 def is_loopback(url: str) -> bool:
+    """Whether the URL's host is this machine: ``localhost``, ``*.localhost`` or a loopback address."""
     host = urlsplit(url).hostname
-    if not host:
-        return False
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host is not None and (host.endswith(".localhost") or settings.is_loopback(host))
 
 
 # -- the command -----------------------------------------------------------------------------------

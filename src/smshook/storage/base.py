@@ -28,12 +28,11 @@ from typing import TYPE_CHECKING, Any
 
 from smshook.events import Event
 from smshook.forwarding.model import Claimed, DeliveryQuery, Outcome, ReplayQuery, Subscription
+from smshook.privacy import SECRET_HEADERS  # noqa: F401 (moved to smshook.privacy; kept importable here)
 
 if TYPE_CHECKING:
     from smshook.rejected import RejectedRecord
 
-# Headers never written to the store.
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@
 * ``GET /v1/stuck`` — messages that got the synthetic ``expired`` (no final receipt in time);
 * ``GET /v1/optouts`` and ``GET /v1/optouts/check`` — opt-outs, and the check before a send.
 
-``GET /v1/messages/{connection}/{message_id}`` stays in :mod:`smshook.web.api` and shows what
+``GET /v1/messages/{connection}/{message_id}`` is in :mod:`smshook.web.api_events` and shows what
 :func:`smshook.lifecycle.store.describe` adds (registration, parts, time to final).
 """
 
@@ -25,9 +25,7 @@ from smshook.lifecycle import store as lifecycle_store
 from smshook.lifecycle.erased import lookup_number
 from smshook.providers import formats
 from smshook.storage.base import Store
-from smshook.web.params import ErrorBody, page
-
-MAX_LIMIT = 500
+from smshook.web.params import MAX_LIMIT, ErrorBody, page
 
 
 def _phone(value: str, name: str) -> str:

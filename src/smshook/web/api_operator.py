@@ -20,10 +20,9 @@ from smshook.providers import formats
 from smshook.status import STATUSES
 from smshook.storage.base import EventQuery, Store
 from smshook.web import params
-from smshook.web.params import time_query
+from smshook.web.params import MAX_LIMIT, time_query
 
 PAGE = 500
-MAX_LIMIT = 500
 
 
 def add_operator_routes(app: FastAPI, v1: APIRouter, store: Store, error: Callable[[int, str], Exception]) -> None:

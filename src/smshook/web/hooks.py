@@ -24,22 +24,23 @@ import functools
 import hmac
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from smshook import logs, rejected
-from smshook.errors import AuthError, InvalidRequest, ProviderError, SignatureError, StoreError
+from smshook.errors import AdapterFailure, AuthError, ProviderError, Refused, SignatureError, StoreError
 from smshook.events import Event, finalize, stamp, uuid7
 from smshook.lifecycle import optouts
 from smshook.lifecycle.options import DEFAULT_OPTIONS, LifecycleOptions
 from smshook.metrics import UNKNOWN, HookMeters, Metrics
+from smshook.privacy import SECRET_HEADERS
 from smshook.providers import formats
 from smshook.providers import get as get_provider
 from smshook.providers.base import ConnectionInfo, Outcome, Parsed, Provider, RawRequest, Response, context_of
-from smshook.storage.base import SECRET_HEADERS, RawRecord, Store
+from smshook.storage.base import RawRecord, Store
 from smshook.web.public_url import request_url
 
 if TYPE_CHECKING:
@@ -68,17 +69,46 @@ REFUSED = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_
            413: "too_large"}
 
 
-@dataclass(frozen=True)
+class AllowList:
+    """IP networks a source address must fall in: a connection's ``allow_ips`` and the server's
+    ``trusted_proxies`` both. Addresses are read as proxies write them (:func:`_ip`: with a port, in
+    brackets, IPv4-mapped IPv6); the answers are memoised per address, so a few providers' and proxies'
+    addresses are parsed once, not on every request. Empty: it contains nothing (false as a bool)."""
+
+    def __init__(self, networks: Iterable[Network] = ()) -> None:
+        self.networks = tuple(networks)
+        self.contains = functools.lru_cache(maxsize=1024)(self._contains)
+
+    def _contains(self, address: str | None) -> bool:
+        ip = _ip(address) if address else None
+        return ip is not None and any(ip in net for net in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks)
+
+    def __iter__(self) -> Iterator[Network]:
+        return iter(self.networks)
+
+
+@dataclass(frozen=True, repr=False)
 class Connection:
-    """A configured connection, ready for the request path."""
+    """A configured connection as the request path (hooks, re-processing, the API, the CLI) uses it:
+    plain values, secrets revealed (its repr masks them; keep it out of logs anyway). Built from the
+    configuration model :class:`smshook.settings.Connection` by :func:`connections_from`; ``info`` is
+    the part the adapter sees (providers cannot depend on this layer)."""
 
     name: str
     provider: Provider
     info: ConnectionInfo
     token: str | None = None
-    allow_ips: tuple[Network, ...] = ()
-    authenticated: bool = False  # whether a stranger is kept out: the setting's own rule (ConnectionConf)
+    allow_ips: AllowList = field(default_factory=AllowList)  # empty: any source address
+    authenticated: bool = False  # whether a stranger is kept out: the setting's own rule
     lifecycle: LifecycleOptions = DEFAULT_OPTIONS  # link_window, final_within, opt-out keywords
+
+    def __repr__(self) -> str:  # never the token or the provider's secrets
+        token = "***" if self.token else None
+        return (f"Connection(name={self.name!r}, provider={self.provider.slug!r}, token={token!r}, "
+                f"allow_ips={[str(n) for n in self.allow_ips]}, authenticated={self.authenticated})")
 
     def describe(self) -> dict[str, Any]:
         """How providers reach this connection and how it is protected, never its secrets (``path`` ends
@@ -92,16 +122,9 @@ class Connection:
                 "allow_ips": [str(net) for net in self.allow_ips], "docs_url": provider.docs_url or None,
                 "public_url": _masked_url(self.info.public_url, self.token)}
 
-    def allows(self, address: str | None) -> bool:
-        if not self.allow_ips:
-            return True
-        if address is None:
-            return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in self.allow_ips)
+    def ip_allowed(self, address: str | None) -> bool:
+        """Whether a request from ``address`` passes the IP allow-list (always, when there is none)."""
+        return not self.allow_ips or self.allow_ips.contains(address)
 
 
 def _masked_url(url: str | None, token: str | None) -> str | None:
@@ -112,17 +135,11 @@ def connections_from(settings: Settings) -> dict[str, Connection]:
     """The configured connections, ready for the request path (and for describing them)."""
     out: dict[str, Connection] = {}
     for name, conf in settings.connections.items():
-        spec = conf.spec(name)
-        out[name] = Connection(name=name, provider=get_provider(conf.provider), info=spec.info, token=spec.token,
-                               allow_ips=spec.allow_ips, authenticated=spec.authenticated,
+        out[name] = Connection(name=name, provider=get_provider(conf.provider), info=conf.info(name),
+                               token=conf.token.get_secret_value() if conf.token else None,
+                               allow_ips=AllowList(conf.allow_ips), authenticated=conf.authenticated,
                                lifecycle=conf.lifecycle())
     return out
-
-
-class AdapterFailure(InvalidRequest):
-    """The adapter itself failed on a request (a bug, not bad input): kept for re-processing."""
-
-    status = 422
 
 
 def verify_request(connection: Connection, request: RawRequest) -> None:
@@ -165,15 +182,6 @@ def verify_and_parse(connection: Connection, request: RawRequest, received: date
     return parse_events(connection, request, received)
 
 
-class Refused(Exception):
-    """A request refused before it reached the adapter (never stored)."""
-
-    def __init__(self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
-
-
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """An address as proxies write it (``1.2.3.4``, ``1.2.3.4:80``, ``[::1]:80``, ``::1``), or None."""
     text = text.strip().strip('"')
@@ -188,48 +196,36 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return (ip.ipv4_mapped or ip) if isinstance(ip, ipaddress.IPv6Address) else ip
 
 
-def forwarded_client(peer: str, headers: Iterable[tuple[bytes, bytes]], trusted: tuple[Network, ...]) -> str:
-    """The client behind trusted proxies, for a request whose TCP peer is one of them.
-
-    ``X-Forwarded-For`` (every such header, in order) is read from the right: each hop that is itself
-    a trusted proxy is skipped, the first one that is not is the client (all trusted: the left-most).
-    Only the hops our own proxies appended are believed, so a client cannot forge its address by
-    sending the header itself. No header, or an unreadable hop on the way: the peer.
-    """
-    values = [value for key, value in headers if key == b"x-forwarded-for"]
-    return _client_behind(peer, b",".join(values), trusted) if values else peer
-
-
-def _client_behind(peer: str, forwarded: bytes, trusted: tuple[Network, ...]) -> str:
+def _client_behind(peer: str, forwarded: bytes, trusted: AllowList) -> str:
     client = peer
     for hop in reversed(forwarded.decode("latin-1").split(",")):
         ip = _ip(hop)
         if ip is None:
             return peer
         client = str(ip)
-        if not any(ip in net for net in trusted):
+        if not trusted.contains(client):
             break
     return client
 
 
-class TrustedProxies:
-    """``trusted_proxies``, with the answers memoised per peer and per header value: a few proxies in
-    front of a few providers are parsed once, not on every request."""
+class TrustedProxies(AllowList):
+    """``trusted_proxies``: the peers whose ``X-Forwarded-For`` is believed, and the client behind them."""
 
-    def __init__(self, networks: tuple[Network, ...]) -> None:
-        self.networks = networks
-        self.contains = functools.lru_cache(maxsize=1024)(self._contains)
+    def __init__(self, networks: Iterable[Network]) -> None:
+        super().__init__(networks)
         self._behind = functools.lru_cache(maxsize=4096)(self._client_behind)
 
-    def _contains(self, peer: str) -> bool:
-        ip = _ip(peer)
-        return ip is not None and any(ip in net for net in self.networks)
-
     def _client_behind(self, peer: str, forwarded: bytes) -> str:
-        return _client_behind(peer, forwarded, self.networks)
+        return _client_behind(peer, forwarded, self)
 
     def client(self, peer: str, headers: Iterable[tuple[bytes, bytes]]) -> str:
-        """:func:`forwarded_client`, for a peer that :meth:`contains`."""
+        """The client behind trusted proxies, for a request whose TCP peer is one of them (:meth:`contains`).
+
+        ``X-Forwarded-For`` (every such header, in order) is read from the right: each hop that is itself
+        a trusted proxy is skipped, the first one that is not is the client (all trusted: the left-most).
+        Only the hops our own proxies appended are believed, so a client cannot forge its address by
+        sending the header itself. No header, or an unreadable hop on the way: the peer.
+        """
         values = [value for key, value in headers if key == b"x-forwarded-for"]
         return self._behind(peer, b",".join(values)) if values else peer
 
@@ -298,7 +294,7 @@ class HookApp:
         if connection is None:
             raise Refused(404, f"unknown connection {parts[0]!r}")
         client = scope.get("client")
-        if not connection.allows(client[0] if client else None):
+        if not connection.ip_allowed(client[0] if client else None):
             raise Refused(403, f"source address {client[0] if client else '?'} is not allowed "
                                f"for connection {connection.name!r}")
         given = parts[1] if len(parts) == 2 else None

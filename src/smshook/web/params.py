@@ -14,6 +14,9 @@ from fastapi import Query
 from pydantic import BaseModel, Field
 
 from smshook import events
+from smshook.errors import ApiError
+
+MAX_LIMIT = 500  # the largest page of every listing
 
 # What the OpenAPI document declares for values the handlers check themselves, so a schema-valid
 # value is one the API accepts (tests/web/test_openapi_schemathesis.py holds it to that).
@@ -34,15 +37,6 @@ class ErrorBody(BaseModel):
     """Every 4xx answer of the API."""
 
     error: str = Field(description="What is wrong, naming the parameter")
-
-
-class ApiError(Exception):
-    """A 4xx answer: ``{"error": message}`` with ``status`` (and optional headers)."""
-
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
 
 
 def parsed(name: str, value: str | None) -> datetime | None:

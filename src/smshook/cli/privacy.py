@@ -1,5 +1,5 @@
 """Data-protection commands: ``smshook erase PHONE``, ``smshook prune [--dry-run]`` and
-``smshook dismiss ID --who … --why …`` (registered in :mod:`smshook.cli`)."""
+``smshook dismiss ID --who … --why …``."""
 
 from __future__ import annotations
 
@@ -10,21 +10,9 @@ from typing import Any
 
 import click
 
-from smshook.cli import _fail, config_option, with_store
-from smshook.errors import ConfigError
+from smshook.cli.common import config_option, database_option, fail, json_option, settings_for, with_store
 from smshook.privacy import subscriber_digits
-from smshook.settings import Settings, load_settings
 from smshook.storage import Store, privacy
-
-database_option = click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-
-
-def _settings(config_file: Path | None, database: str | None) -> Settings:
-    try:
-        return load_settings(config_file, database=database)
-    except ConfigError as exc:
-        _fail(str(exc))
 
 
 def _operator() -> str:
@@ -48,8 +36,8 @@ def erase(config_file: Path | None, database: str | None, phone: str, who: str |
     try:
         digits = subscriber_digits(phone)
     except ValueError as exc:
-        _fail(f"PHONE: {exc}")
-    settings = _settings(config_file, database)
+        fail(f"PHONE: {exc}")
+    settings = settings_for(config_file, database)
     counts, audit_id = with_store(settings, lambda store: privacy.erase(store, digits, who or _operator()))
     if as_json:
         click.echo(json.dumps({"erased": counts, "audit_id": audit_id}))
@@ -65,7 +53,7 @@ def erase(config_file: Path | None, database: str | None, phone: str, who: str |
 def prune(config_file: Path | None, database: str | None, dry_run: bool, as_json: bool) -> None:
     """Delete what is older than the configured retention ([retention] and connections' own), in small
     batches, as the server's background pruner does. Prints the counts."""
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     plan = settings.retention_plan()
     if not plan.active:
         counts = privacy.Pruned().counts()
@@ -95,16 +83,16 @@ def dismiss(config_file: Path | None, database: str | None, quarantine_id: str, 
             as_json: bool) -> None:
     """Dismiss a quarantined request: it is kept, marked resolved with who, why and when, and no longer
     counts as open (GET /v1/quarantine?state=dismissed lists it)."""
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     actor = who or _operator()
 
     async def run(store: Store) -> dict[str, Any]:
         try:
             entry = await privacy.dismiss_quarantine(store, quarantine_id, actor, why)
         except KeyError:
-            _fail(f"no quarantine entry {quarantine_id!r}")
+            fail(f"no quarantine entry {quarantine_id!r}")
         except ValueError as exc:
-            _fail(str(exc))
+            fail(str(exc))
         await privacy.audit(store, "dismiss", actor, {"quarantine_id": quarantine_id})
         return entry
 

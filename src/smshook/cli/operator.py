@@ -1,8 +1,6 @@
-"""The operator's commands: ``connections``, ``events``, ``tail``, ``status``, ``reprocess``, ``stats``,
-``doctor``. Each reads the configured store directly (no server needed: SQLite is shared safely
-between processes), prints for people by default and JSON with ``--json``.
-
-Registered on the ``smshook`` group by :mod:`smshook.cli`.
+"""The operator's commands: ``connections``, ``events``, ``tail``, ``status``, ``reprocess``, ``stats``.
+Each reads the configured store directly (no server needed: SQLite is shared safely between
+processes), prints for people by default and JSON with ``--json``.
 """
 
 from __future__ import annotations
@@ -10,35 +8,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import click
 
-from smshook.cli import _fail, _utc, base_url, config_option, with_store
-from smshook.errors import ConfigError, StoreError
-from smshook.settings import Settings, check_exposure, is_loopback, load_settings
-from smshook.storage import EventQuery, Store, make_store
-
-database_option = click.option("--database", help="sqlite:///PATH or postgresql://… [default: from the configuration].")
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
-
-
-def _settings(config_file: Path | None, database: str | None) -> Settings:
-    try:
-        return load_settings(config_file, database=database)
-    except ConfigError as exc:
-        _fail(str(exc))
-
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False)
-
+from smshook.cli.common import (
+    base_url,
+    config_option,
+    connection_option,
+    database_option,
+    dump,
+    fail,
+    json_option,
+    pages,
+    settings_for,
+    utc,
+    with_store,
+)
+from smshook.errors import ReprocessError
+from smshook.settings import Settings
+from smshook.storage import EventQuery, Store
 
 # -- connections -----------------------------------------------------------------------------------
 
@@ -66,17 +59,17 @@ def connection_rows(settings: Settings, public_url: str) -> list[dict[str, Any]]
 @json_option
 def connections(config_file: Path | None, public_url: str | None, as_json: bool) -> None:
     """The URL to paste into each provider's portal (token included), its methods and protection."""
-    settings = _settings(config_file, None)
+    settings = settings_for(config_file, None)
     if public_url is not None:
         parts = urlsplit(public_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            _fail(f"--public-url: {public_url!r} is not an http(s) URL such as https://sms.example.com")
+            fail(f"--public-url: {public_url!r} is not an http(s) URL such as https://sms.example.com")
         base = public_url.rstrip("/")
     else:
         base = base_url(settings.host, settings.port)
     rows = connection_rows(settings, base)
     if as_json:
-        click.echo(_dump({"public_url": base, "connections": rows}))
+        click.echo(dump({"public_url": base, "connections": rows}))
         return
     if public_url is None:
         click.echo(f"note: URLs built from host and port ({base}); give --public-url https://… with the "
@@ -119,13 +112,12 @@ def _phone(value: str | None) -> str | None:
         return None
     number = formats.phone(value)
     if number is None:
-        _fail("--phone: empty; give a number such as +31612345678")
+        fail("--phone: empty; give a number such as +31612345678")
     return number
 
 
 type_option = click.option("--type", "event_type", type=click.Choice(["status", "inbound", "optout", "optin"]),
                            help="Only this type.")
-connection_option = click.option("--connection", help="Only this connection.")
 phone_option = click.option("--phone", help="Only events from or to this number (+31612345678, 0031… or 31…).")
 
 
@@ -151,28 +143,23 @@ def events(config_file: Path | None, database: str | None, connection: str | Non
     from smshook.status import STATUSES
 
     if status is not None and status not in STATUSES:
-        _fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
+        fail(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
     fmt = "ndjson" if as_json else fmt
-    query = EventQuery(connection, event_type, message_id, status, _utc(since, "--since"), None, min(limit, 500),
-                       phone=_phone(phone), until=_utc(until, "--until"))
+    query = EventQuery(connection, event_type, message_id, status, utc(since, "--since"), None, min(limit, 500),
+                       phone=_phone(phone), until=utc(until, "--until"))
 
-    async def pages(store: Store) -> int:  # page by page: an export of millions stays small in memory
-        shown, before, header = 0, None, True
-        while shown < limit:
-            want = min(500, limit - shown)
-            rows = await store.events(replace(query, before=before, limit=want))
+    async def write(store: Store) -> int:
+        shown, header = 0, True
+        async for rows in pages(lambda size, before: store.events(replace(query, before=before, limit=size)), limit):
             click.echo("".join(export.lines(rows, "csv" if fmt == "csv" else "ndjson", header) if fmt != "text"
                                else (event_line(r) + "\n" for r in rows)), nl=False)  # one write per page
             header = False
             shown += len(rows)
-            if len(rows) < want:
-                break
-            before = rows[-1]["id"]
         if header and fmt == "csv":
             click.echo("".join(export.csv_lines([])), nl=False)
         return shown
 
-    if not with_store(_settings(config_file, database), pages) and fmt == "text":
+    if not with_store(settings_for(config_file, database), write) and fmt == "text":
         click.echo("no events", err=True)
 
 
@@ -238,9 +225,9 @@ def tail(config_file: Path | None, database: str | None, connection: str | None,
     number = _phone(phone)
 
     def emit(event: dict[str, Any]) -> None:
-        click.echo(_dump(event) if as_json else event_line(event))
+        click.echo(dump(event) if as_json else event_line(event))
 
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     from smshook.preflight import describe_database
 
     where = describe_database(settings.database)
@@ -264,12 +251,12 @@ def status(config_file: Path | None, database: str | None, connection: str, mess
     """A sent message's current status and timeline, late and conflicting events marked (exit 1: unknown)."""
     from smshook.lifecycle.store import describe  # with the registration, parts and time to final
 
-    found = with_store(_settings(config_file, database), lambda s: describe(s, connection, message_id))
+    found = with_store(settings_for(config_file, database), lambda s: describe(s, connection, message_id))
     if found is None:
         click.echo(f"error: no events for message {message_id!r} on connection {connection!r}", err=True)
         raise SystemExit(1)
     if as_json:
-        click.echo(_dump(found))
+        click.echo(dump(found))
         return
     flags = ["final" if found["final"] else "not final"]
     if found["conflict"]:
@@ -312,13 +299,12 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
     """Run quarantined requests through their connection's current adapter again and store the events.
 
     Entries stay in the quarantine, marked re-processed; exit 1 when any could not be processed."""
-    from smshook.reprocess import ReprocessError
     from smshook.reprocess import reprocess as run_one
     from smshook.web.hooks import connections_from
 
     if bool(ids) == every:
-        _fail("give quarantine ids, or --all")
-    settings = _settings(config_file, database)
+        fail("give quarantine ids, or --all")
+    settings = settings_for(config_file, database)
     configured = connections_from(settings)
 
     async def run(store: Store) -> list[dict[str, Any]]:
@@ -334,7 +320,7 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
     results = with_store(settings, run)
     for r in results:
         if as_json:
-            click.echo(_dump(r))
+            click.echo(dump(r))
         elif r["reprocessed"]:
             click.echo(f"{r['id']}: re-processed, {r['events']} new event(s), {r['duplicates']} duplicate(s)")
         else:
@@ -348,13 +334,9 @@ def reprocess(config_file: Path | None, database: str | None, ids: tuple[str, ..
 
 async def _unprocessed(store: Store, connection: str | None) -> list[str]:
     found: list[str] = []
-    before = None
-    while True:
-        page = await store.quarantined(500, before, connection)
+    async for page in pages(lambda size, before: store.quarantined(size, before, connection)):
         found += [q["id"] for q in page if q["reprocessed_at"] is None]
-        if len(page) < 500:
-            return list(reversed(found))  # oldest first
-        before = page[-1]["id"]
+    return list(reversed(found))  # oldest first
 
 
 # -- stats -----------------------------------------------------------------------------------------
@@ -383,11 +365,11 @@ def stats(config_file: Path | None, database: str | None, window: str, connectio
     """Delivery rates by connection, status, failure class, country and operator (GET /v1/stats)."""
     from smshook import stats as statistics
 
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     configured = {name: conn.provider for name, conn in settings.connections.items()}
     data = with_store(settings, lambda s: statistics.collect(s, window, connection, configured))
     if as_json:
-        click.echo(_dump(data))
+        click.echo(dump(data))
         return
     click.echo(f"sent messages first seen {data['since']} to {data['until']} (last {window})")
     click.echo(f"{'connection':<16} {'provider':<11} {'messages':>8} {'delivered':>9} {'failed':>6} {'pending':>7} "
@@ -408,150 +390,4 @@ def stats(config_file: Path | None, database: str | None, window: str, connectio
     click.echo(f"inbound messages: {_counts(data['inbound'])}")
 
 
-# -- doctor ----------------------------------------------------------------------------------------
-
-OK, WARN, FAIL = "ok", "warn", "fail"
-
-
-def sqlite_path(url: str) -> Path | None:
-    parts = urlsplit(url)
-    if parts.scheme != "sqlite":
-        return None
-    return Path(unquote(parts.path[1:] if parts.path.startswith("/") else parts.path))
-
-
-def file_checks(path: Path) -> Iterable[tuple[str, str, str]]:
-    """The SQLite file and its directory: present, writable (WAL needs the directory), not shared."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        yield FAIL, "database directory", f"{folder} does not exist"
-        return
-    if not os.access(folder, os.W_OK | os.X_OK):
-        yield FAIL, "database directory", f"{folder} is not writable: SQLite creates its -wal and -shm files there"
-    else:
-        yield OK, "database directory", f"{folder} is writable"
-    if not path.exists():
-        yield WARN, "database file", f"{path} does not exist yet (`smshook serve` or `smshook migrate` creates it)"
-        return
-    if not os.access(path, os.R_OK | os.W_OK):
-        yield FAIL, "database file", f"{path} is not readable and writable by this user"
-    for candidate in (path, Path(f"{path}-wal")):
-        if not candidate.exists():
-            continue
-        mode = stat.S_IMODE(candidate.stat().st_mode)
-        if mode & stat.S_IWOTH:
-            yield FAIL, "database permissions", f"{candidate} is writable by every user (mode {mode:o}): chmod 600"
-        elif mode & stat.S_IROTH:
-            yield WARN, "database permissions", (f"{candidate} is readable by every user (mode {mode:o}); it holds "
-                                                 "phone numbers and message texts: chmod 600")
-        else:
-            yield OK, "database permissions", f"{candidate} mode {mode:o}"
-
-
-async def store_checks(settings: Settings) -> list[tuple[str, str, str]]:
-    """Reachable, schema up to date (without migrating), forwarding and quarantine backlog."""
-    from smshook.settings import mask_url
-
-    found: list[tuple[str, str, str]] = []
-    store = make_store(settings.database, auto_migrate=False)
-    try:
-        await store.open()
-    except (StoreError, ConfigError) as exc:
-        return [(FAIL, "store", f"{mask_url(settings.database)}: {exc}")]
-    try:
-        if not await store.ping():
-            return [(FAIL, "store", f"{mask_url(settings.database)} does not answer")]
-        found.append((OK, "store", f"{mask_url(settings.database)} answers, schema up to date"))
-        from smshook.preflight import server_database_check
-
-        level, detail = await server_database_check(settings.host, settings.port, await store.database_id(),
-                                                    settings.database)
-        found.append((level, "server database", detail))
-        stats = await store.subscription_stats()
-        for sub in await store.subscriptions():
-            s = stats.get(sub.id, {})
-            if s.get("dead"):
-                found.append((FAIL, "forwarding", f"subscription {sub.id!r}: {s['dead']} dead-lettered deliver"
-                              f"{'y' if s['dead'] == 1 else 'ies'} (last error: {s.get('last_error') or '-'}); "
-                              f"fix the target, then `smshook replay --subscription {sub.id} --state dead`"))
-            if not sub.enabled:
-                found.append((WARN, "forwarding", f"subscription {sub.id!r} is disabled"
-                              + (f": {sub.disabled_reason}" if sub.disabled_reason else "")))
-            elif not s.get("dead"):
-                found.append((OK, "forwarding", f"subscription {sub.id!r}: backlog {s.get('backlog', 0)}"))
-        from smshook.storage.privacy import open_quarantine
-
-        waiting = await open_quarantine(store)  # neither re-processed nor dismissed
-        if waiting:
-            found.append((WARN, "quarantine", f"{waiting} request(s) could not be read; see GET /v1/quarantine, "
-                          "then `smshook reprocess --all` (or `smshook dismiss ID --why …`)"))
-        else:
-            found.append((OK, "quarantine", "empty"))
-    finally:
-        await store.close()
-    return found
-
-
-def diagnose(config_file: Path | None, database: str | None) -> list[tuple[str, str, str]]:
-    try:
-        settings = load_settings(config_file, database=database)
-    except ConfigError as exc:
-        return [(FAIL, "configuration", str(exc))]
-    checks: list[tuple[str, str, str]] = [
-        (OK, "configuration", f"{config_file or 'no config file'}: valid, {len(settings.connections)} connection(s)")]
-    public = not is_loopback(settings.host)
-    try:
-        check_exposure(settings)
-    except ConfigError as exc:
-        checks.append((FAIL, "exposure", str(exc).splitlines()[0] + " (serve refuses to start)"))
-    level = FAIL if public else WARN
-    where = f"on {settings.host}" + ("" if public else " (loopback: only this machine)")
-    if settings.api_token is None:
-        checks.append((level, "api_token", f"not set: the API and dashboard are open to anyone who can reach "
-                                           f"them {where}"))
-    else:
-        checks.append((OK, "api_token", "set"))
-    from smshook.preflight import auth_options, signing_checks
-
-    for name, conn in settings.connections.items():
-        if not conn.authenticated:
-            own = "/".join(auth_options(conn.provider)) or "credentials"
-            checks.append((level, "endpoint", f"/hooks/{name} has no token, allow_ips or {own}: anyone can "
-                                              f"post to it {where}"))
-        else:
-            checks.append((OK, "endpoint", f"/hooks/{name} is protected"))
-    checks += [(lv, "signatures", detail) for lv, _, detail in signing_checks(settings, endpoint_reported=True)]
-    path = sqlite_path(settings.database)
-    if path is not None:
-        checks += file_checks(path)
-        if not path.exists():
-            return checks
-    checks += asyncio.run(store_checks(settings))
-    return checks
-
-
-@click.command()
-@config_option
-@database_option
-@click.option("--strict", is_flag=True, help="Warnings count as problems too.")
-@json_option
-def doctor(config_file: Path | None, database: str | None, strict: bool, as_json: bool) -> None:
-    """Check the configuration, the store (reachable, migrated), file permissions, open endpoints,
-    the API token and forwarding dead letters. Exit 1 when something is wrong."""
-    checks = diagnose(config_file, database)
-    bad = {FAIL, WARN} if strict else {FAIL}
-    healthy = not any(level in bad for level, _, _ in checks)
-    if as_json:
-        click.echo(_dump({"ok": healthy, "checks": [{"check": c, "level": lv, "detail": d} for lv, c, d in checks]}))
-    else:
-        labels = {OK: click.style(" ok ", fg="green"), WARN: click.style("warn", fg="yellow"),
-                  FAIL: click.style("FAIL", fg="red", bold=True)}
-        for level, check, detail in checks:
-            click.echo(f"[{labels[level]}] {check}: {detail}")
-        problems = sum(1 for level, _, _ in checks if level in bad)
-        click.echo("no problems found" if healthy else f"{problems} problem(s) found")
-    if not healthy:
-        raise SystemExit(1)
-
-
-COMMANDS = (connections, events, tail, status, reprocess, stats, doctor)
+COMMANDS = (connections, events, tail, status, reprocess, stats)

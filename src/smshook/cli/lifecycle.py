@@ -1,8 +1,6 @@
 """The message-lifecycle commands (issue 15): ``smshook register`` (register sent messages from a CSV
 or NDJSON file, as ``POST /v1/messages`` does) and ``smshook optouts`` (list and export opt-outs).
 Each reads the configured store directly, like the operator's commands.
-
-Registered on the ``smshook`` group by :mod:`smshook.cli`.
 """
 
 from __future__ import annotations
@@ -17,8 +15,7 @@ from typing import Any
 
 import click
 
-from smshook.cli import _fail, config_option, with_store
-from smshook.cli_operator import _dump, _settings, database_option, json_option
+from smshook.cli.common import config_option, database_option, dump, fail, json_option, pages, settings_for, with_store
 from smshook.events import stamp
 from smshook.lifecycle import registration
 from smshook.lifecycle import store as lifecycle_store
@@ -69,7 +66,7 @@ def register(config_file: Path | None, database: str | None, file: Path, kind: s
     """Register sent messages from FILE ('-': standard input): fields connection, message_id, to, from,
     reference, parts, sent_at, metadata, as POST /v1/messages. Every row is checked first; nothing is
     stored when one is wrong. Prints how many were new, already registered, or in conflict."""
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     text = sys.stdin.read() if str(file) == "-" else _read(file)
     now = stamp(datetime.now(UTC)) or ""
     try:
@@ -82,9 +79,9 @@ def register(config_file: Path | None, database: str | None, file: Path, kind: s
             except registration.RegistrationError as exc:
                 raise ValueError(f"line {number}: {exc}") from None
     except ValueError as exc:
-        _fail(f"{file}: {exc} (nothing registered)")
+        fail(f"{file}: {exc} (nothing registered)")
     if not parsed:
-        _fail(f"{file}: no registrations found")
+        fail(f"{file}: no registrations found")
 
     async def run(store: Any) -> list[tuple[int, dict[str, Any]]]:
         out = []
@@ -96,7 +93,7 @@ def register(config_file: Path | None, database: str | None, file: Path, kind: s
     counts = {"created": sum(s == 201 for s, _ in results), "existing": sum(s == 200 for s, _ in results),
               "conflicts": sum(s == 409 for s, _ in results)}
     if as_json:
-        click.echo(_dump({**counts, "errors": [v["error"] for s, v in results if s == 409]}))
+        click.echo(dump({**counts, "errors": [v["error"] for s, v in results if s == 409]}))
     else:
         for status, value in results:
             if status == 409:
@@ -111,7 +108,7 @@ def _read(file: Path) -> str:
     try:
         return file.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        _fail(f"cannot read {file}: {exc}")
+        fail(f"cannot read {file}: {exc}")
 
 
 OPTOUT_FIELDS = ("phone", "sender", "opted_out", "since", "keyword", "event_id", "connection", "erased")
@@ -130,16 +127,16 @@ OPTOUT_FIELDS = ("phone", "sender", "opted_out", "since", "keyword", "event_id",
 def optouts(config_file: Path | None, database: str | None, phone: str | None, sender: str | None, limit: int,
             kind: str, as_json: bool) -> None:
     """List the numbers opted out (STOP), newest first; export them with --format csv or ndjson."""
-    settings = _settings(config_file, database)
+    settings = settings_for(config_file, database)
     number = lookup_number(phone) if phone is not None else None
     if phone is not None and not number:
-        _fail("--phone: empty; give a number such as +447700900123")
+        fail("--phone: empty; give a number such as +447700900123")
     if sender is not None:
         if number is None:
-            _fail("--check needs --phone")
+            fail("--check needs --phone")
         found = with_store(settings, lambda s: lifecycle_store.check(s, number, formats.phone(sender)))
         if as_json:
-            click.echo(_dump(found))
+            click.echo(dump(found))
         else:
             click.echo(f"{number} {'is OPTED OUT of' if found['opted_out'] else 'may receive from'} {sender}"
                        + (f" (since {found['since']}, {found['keyword']})" if found["opted_out"] else ""))
@@ -147,19 +144,16 @@ def optouts(config_file: Path | None, database: str | None, phone: str | None, s
 
     async def run(store: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
-        before = None
-        while len(rows) < limit:  # page through: the API's pages are at most 500
-            page = await lifecycle_store.listing(store, number, min(500, limit - len(rows)), before, True)
+        # One number's rows come in one page; the whole list page by page (the API's pages are at most 500).
+        async for page in pages(lambda size, before: lifecycle_store.listing(store, number, size, before, True),
+                                limit if number is None else min(limit, 500), key="event_id"):
             rows += page
-            if number is not None or len(page) < 500:
-                break
-            before = page[-1]["event_id"]
         return rows
 
     rows = with_store(settings, run)
     if as_json or kind == "ndjson":
         for row in rows:
-            click.echo(_dump(row))
+            click.echo(dump(row))
     elif kind == "csv":
         out = csv.DictWriter(sys.stdout, fieldnames=OPTOUT_FIELDS, extrasaction="ignore", lineterminator="\n")
         out.writeheader()
