@@ -127,6 +127,14 @@ def test_config_reference() -> None:
 # -- serve -----------------------------------------------------------------------------------------
 
 
+def test_an_operator_command_names_the_exposed_configuration_not_a_listen(tmp_path: Path) -> None:
+    """Every command loads settings one way, with the exposure check; one that does not serve says so."""
+    result = run("events", "--database", f"sqlite:///{tmp_path / 'x.db'}", env={"SMSHOOK_HOST": "0.0.0.0"})
+    assert result.exit_code == 2
+    assert "error: refusing to use a configuration that would serve 0.0.0.0" in result.stderr
+    assert "insecure = true (SMSHOOK_INSECURE=1)" in result.stderr and "--insecure" not in result.stderr
+
+
 def test_serve_public_without_token_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "smshook.app", raising=False)
     result = run("serve", "--host", "0.0.0.0")

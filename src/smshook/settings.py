@@ -647,12 +647,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_exposure(settings: Settings) -> list[str]:
+def check_exposure(settings: Settings, *, serving: bool = True) -> list[str]:
     """Refuse (ConfigError) an unprotected non-loopback bind unless ``insecure``; return warnings.
 
     Protected means: an API token, and on every connection a token, an IP allow-list or what its
     provider counts as authenticated (:meth:`~smshook.providers.base.Provider.authenticated`: a
     signing secret, csoft Username+PIN). On loopback, or with ``insecure``, the gaps become warnings.
+    ``serving``: the refusal speaks of starting the server; otherwise (an operator command run with
+    the same configuration) of the configuration, and of the setting rather than ``serve``'s flag.
     """
     open_connections = [name for name, conn in settings.connections.items() if not conn.authenticated]
     gaps = [f"connection {name!r} has no token, allow_ips or {_own_check(settings.connections[name])}"
@@ -661,11 +663,13 @@ def check_exposure(settings: Settings) -> list[str]:
         gaps.insert(0, "api_token is not set, so the query API and dashboard are open")
     public = not is_loopback(settings.host)
     if public and gaps and not settings.insecure:
+        what = "listen on" if serving else "use a configuration that would serve"
+        anyway = ("pass --insecure (SMSHOOK_INSECURE=1) to start anyway" if serving
+                  else "set insecure = true (SMSHOOK_INSECURE=1) to accept it")
         raise ConfigError(
-            f"refusing to listen on {settings.host} (not a loopback address) unprotected:\n"
+            f"refusing to {what} {settings.host} (not a loopback address) unprotected:\n"
             + "".join(f"  {gap}\n" for gap in gaps)
-            + "set SMSHOOK_API_TOKEN and a token (or allow_ips) per connection, "
-            "or pass --insecure (SMSHOOK_INSECURE=1) to start anyway"
+            + f"set SMSHOOK_API_TOKEN and a token (or allow_ips) per connection, or {anyway}"
         )
     warnings = [
         f"connection {name!r} is unauthenticated: anyone who can reach {settings.host} can post to /hooks/{name}"

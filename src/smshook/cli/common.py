@@ -81,16 +81,17 @@ connection_option = click.option("--connection", help="Only this connection.")
 # -- settings and the store ------------------------------------------------------------------------
 
 
-def load(config_file: Path | None, **overrides: Any) -> tuple[Settings, list[str]]:
+def load(config_file: Path | None, *, serving: bool = False, **overrides: Any) -> tuple[Settings, list[str]]:
     """The settings every command runs with, and the warnings to print: loaded from the file, the
     environment and ``overrides`` (flags; None: not given), checked for exposure (an unprotected
-    public bind is refused unless ``insecure``, as ``serve`` would) and for signing. A problem ends
+    public bind is refused unless ``insecure``, as ``serve`` would; ``serving``: the refusal speaks of
+    starting the server) and for signing. A problem ends
     the command with its message."""
     try:
         settings = load_settings(config_file, **overrides)
         from smshook.preflight import signing_warnings
 
-        return settings, check_exposure(settings) + signing_warnings(settings)
+        return settings, check_exposure(settings, serving=serving) + signing_warnings(settings)
     except ConfigError as exc:
         fail(str(exc))
 

@@ -48,6 +48,7 @@ def serve(
     """Receive provider callbacks at /hooks/NAME and serve the API."""
     settings, warnings = load(
         config_file,
+        serving=True,
         host=host,
         port=port,
         database=database,
