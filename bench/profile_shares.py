@@ -30,8 +30,8 @@ MAIN = [
     ("event loop (uvloop, asyncio)", r"asyncio/runners\.py|uvicorn/server\.py|uvicorn/main\.py"),
 ]
 WRITER = [
-    ("INSERT/SELECT statements (bind + execute)", r"_write_rows|_known_keys|prefetch|_Batch\.flush|_Batch\.state"),
-    ("planning rows (Python: dedup, status rules, rows)", r"_store_events|event_row|advance|plan "),
+    ("INSERT/SELECT statements (bind + execute)", r"_write_rows|_known_keys|prefetch|_Batch\.flush|__missing__"),
+    ("planning rows (Python: dedup, status rules, rows)", r"_store_events|plan_events|fan_out|event_row|advance|plan "),
     ("waking the waiting requests", r"_settle|_resolve"),
     ("checkpoint (WAL restart)", r"wal_checkpoint"),
 ]

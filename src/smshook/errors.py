@@ -11,7 +11,8 @@
     └── StoreError             the store could not commit: answer so that the provider retries (503)
 
 Foreign exceptions (``ValueError`` from a date parser, ``sqlite3.Error``, ...) are translated
-at the boundary with ``raise ... from``, so callers only ever catch these.
+at the boundary with ``raise ... from``, so callers only ever catch these (the database drivers'
+errors in one place: :func:`smshook.storage.errors.map_exceptions`).
 """
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ from urllib.parse import unquote_plus
 import orjson
 
 from smshook.events import uuid7
-from smshook.providers.base import RawRequest
-from smshook.storage.base import SECRET_HEADERS
+from smshook.providers.base import SECRET_HEADERS, RawRequest
 
 MAX_BODY = 8192
 KEEP = 10_000
@@ -133,19 +132,6 @@ def rejected_row(entry: RejectedRecord, *, nul_free: bool = False) -> tuple[Any,
             entry.http_status, entry.received_at, entry.received_at, text(entry.url), text(entry.method),
             text(entry.path), text(entry.query), text(entry.headers_json()), text(entry.body), entry.body_truncated,
             entry.client)
-
-
-def rejected_where(before: str | None, connection: str | None, mark: str, since: str | None = None,
-                   until: str | None = None) -> tuple[str, list[Any]]:
-    """The WHERE clause of a listing (first seen in ``[since, until)`` when given); ``mark``: ``?``
-    (SQLite) or ``$`` (numbered, PostgreSQL)."""
-    clauses, args = [], []
-    for clause, value in (("id < {}", before), ("connection = {}", connection), ("first_seen >= {}", since),
-                          ("first_seen < {}", until)):
-        if value is not None:
-            args.append(value)
-            clauses.append(clause.format("?" if mark == "?" else f"${len(args)}"))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
 def rejected_view(r: Any) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from smshook.events import shown, stamp
 from smshook.lifecycle import erased, optouts, parts
 from smshook.lifecycle.registration import ROW_COLUMNS, Registration, differences, from_row, to_row
 from smshook.status import FINAL
+from smshook.storage import queries
+from smshook.storage.locks import LOCK_BASE, LOCK_STRIPES, message_stripe
 
 if TYPE_CHECKING:
     from smshook.storage.base import Store
@@ -92,9 +94,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _is_sqlite(store: Store) -> bool:
-    from smshook.storage.sqlite import SQLiteStore
-
-    return isinstance(store, SQLiteStore)
+    return getattr(store, "dialect", None) is queries.SQLITE
 
 
 async def read(store: Store, fn: Callable[[Db], Awaitable[T]]) -> T:
@@ -113,8 +113,6 @@ async def write(store: Store, fn: Callable[[Db], Awaitable[T]], messages: Iterab
             return run_sync(fn(SQLiteDb(batch.conn)))  # type: ignore[arg-type]
 
         return await store._submit(job)  # type: ignore[attr-defined,no-any-return]
-    from smshook.storage.postgres import LOCK_BASE, LOCK_STRIPES, message_stripe
-
     stripes = sorted({message_stripe(c, m) for c, m in messages})
 
     async def run(conn: Any) -> T:
@@ -305,7 +303,8 @@ async def _final_at(db: Db, connection: str, ids: Sequence[str]) -> dict[str, st
 
 
 async def _registered_view(db: Db, reg: Registration) -> dict[str, Any]:
-    from smshook.storage.sqlite import EVENT_COLUMNS, public_event
+    from smshook.storage.queries import EVENT_COLUMNS
+    from smshook.storage.rows import public_event
 
     tracked = list(reg.tracked)
     states = {r[0]: r for r in await db.fetch(

@@ -63,6 +63,9 @@ from typing import Any, ClassVar
 from smshook.errors import ProviderError
 from smshook.events import Event, FailureClass
 
+# Request headers never written to the store (the raw request kept beside its events, the rejected log).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key", "x-auth-token"})
+
 # raw code -> (unified status, failure class)
 StatusTable = Mapping[str, tuple[str, FailureClass | None]]
 MASK = "***"

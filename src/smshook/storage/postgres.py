@@ -1,5 +1,10 @@
 """The PostgreSQL store: several smshook instances sharing one database.
 
+What is written and read is decided by the backend-neutral layer (:mod:`smshook.storage.plan`,
+:mod:`~smshook.storage.rows`, :mod:`~smshook.storage.queries`, :mod:`~smshook.storage.common`); this
+module keeps what is PostgreSQL's own: the pool, the writer task, advisory locks, ``unnest`` inserts,
+feed numbering, ``SKIP LOCKED`` claims.
+
 Durability: a call returns after PostgreSQL's COMMIT, which flushes the WAL (this store never turns
 ``synchronous_commit`` off). Throughput, as in the SQLite store: one writer task per instance drains
 a queue of append/quarantine jobs into one transaction (group commit); callers are answered only
@@ -27,46 +32,44 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import zlib
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
-import orjson
 
 from smshook import stats
 from smshook.errors import StoreError
 from smshook.events import Event, stamp
-from smshook.forwarding.model import Claimed, DeliveryQuery, Matcher, Outcome, ReplayQuery, Subscription
+from smshook.forwarding.model import Claimed, Matcher, Outcome, ReplayQuery, Subscription
 from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
-from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
-from smshook.status import MessageState, advance
-from smshook.storage import schema
-from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
-from smshook.storage.sqlite import (
-    DELIVERY_COLUMNS,
-    DELIVERY_STATES_SQL,
-    EVENT_COLUMNS,
-    QUARANTINE_STATES,
-    REPLAY_SET,
-    SUBSCRIPTION_COLUMNS,
-    SUBSCRIPTION_STATS_SQL,
-    AttemptCounters,
-    delivery_id,
-    delivery_view,
-    dismissal_view,
-    event_row,
+from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row
+from smshook.status import MessageState
+from smshook.storage import queries, schema
+from smshook.storage.common import CommonStore
+from smshook.storage.contract import AppendResult, EventQuery, RawRecord
+from smshook.storage.errors import map_exceptions
+from smshook.storage.locks import LOCK_BASE, LOCK_STRIPES, MIGRATION_LOCK, message_stripe
+from smshook.storage.plan import (
+    Planned,
+    backfill,
+    fan_out,
+    held_events,
+    link_waits,
+    plan_events,
+    status_messages,
+    unresolvable,
+)
+from smshook.storage.queries import EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
+from smshook.storage.rows import (
     message_view,
     public_event,
     quarantine_digest,
     raw_row,
-    request_view,
     subscription_from_row,
-    subscription_stats,
-    ts_stamp,
+    subscription_row,
 )
 
 if TYPE_CHECKING:
@@ -75,8 +78,8 @@ if TYPE_CHECKING:
     Conn = PoolConnectionProxy[asyncpg.Record]
 
 T = TypeVar("T")
+UPSERT_SUBSCRIPTION = queries.upsert_subscription(queries.POSTGRES)
 
-MIGRATION_LOCK = 0x736D73686F6F6B  # pg_advisory_lock key: one migrating instance at a time ("smshook")
 
 
 def _marks(start: int, count: int) -> str:
@@ -190,25 +193,6 @@ def _text(value: Any) -> Any:
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
-class _Where:
-    """WHERE clauses with numbered ($n) parameters."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.args: list[Any] = []
-
-    def add(self, template: str, *values: Any) -> None:
-        """``template`` has one ``{}`` per value, replaced by its placeholder."""
-        self.clauses.append(template.format(*(self.mark(value) for value in values)))
-
-    def mark(self, value: Any) -> str:
-        self.args.append(_text(value))
-        return f"${len(self.args)}"
-
-    def sql(self) -> str:
-        return " WHERE " + " AND ".join(self.clauses) if self.clauses else ""
-
-
 @dataclass
 class _Batch:
     """State shared by the jobs of one transaction."""
@@ -220,41 +204,43 @@ class _Batch:
     new_seqs: list[int] = field(default_factory=list)  # events inserted, numbered for the feed at COMMIT
     link_windows: dict[str, float] = field(default_factory=dict)  # smshook.lifecycle: see Store.link_windows
     starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times of messages
+    planned: list[Planned] = field(default_factory=list)  # the plans taken, to forget a failed job's keys
 
     def start_of(self, key: tuple[str, str]) -> str | None:
         return self.starts.get(key)
 
     async def link_waits(self, events: list[Event]) -> dict[str, float]:
         """Per event id: seconds to hold its deliveries (a status of a message not registered yet)."""
-        windows = self.link_windows
-        held = [e for e in events if windows.get(e.connection) and e.type == "status" and e.message_id
-                and not e.synthetic]
+        held = held_events(events, self.link_windows)
         if not held:
             return {}
         known = await lifecycle_store.registered_postgres(self.conn, [(e.connection, e.message_id or "")
                                                                       for e in held])
-        return {e.id: windows[e.connection] for e in held if (e.connection, e.message_id) not in known}
+        return link_waits(held, known, self.link_windows)
 
-    async def state(self, connection: str, message_id: str) -> MessageState | None:
-        """The message's state (its stripe is locked by this transaction: see :func:`message_stripe`)."""
-        key = (connection, message_id)
-        if key not in self.states:
-            row = await self.conn.fetchrow(
-                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
-                "WHERE connection = $1 AND message_id = $2", connection, message_id)
-            self.states[key] = MessageState(row[0], row[1], row[2], row[3], bool(row[4])) if row else None
-        return self.states[key]
-
-    async def prefetch(self, messages: set[tuple[str, str]]) -> None:
-        """Read the states of every message the batch touches in one query."""
-        self.states = dict.fromkeys(messages)
+    async def prefetch(self, messages: Collection[tuple[str, str]]) -> None:
+        """Read the states of the messages not read yet, in one query (their stripes are locked by this
+        transaction: see :func:`message_stripe`)."""
+        wanted = [m for m in messages if m not in self.states]
+        if not wanted:
+            return
+        self.states.update(dict.fromkeys(wanted))
         rows = await self.conn.fetch(
             "SELECT m.connection, m.message_id, m.status, m.occurred_at, m.conflict, m.updated_at, m.synthetic "
             "FROM messages m "
             "JOIN unnest($1::text[], $2::text[]) AS k(c, i) ON m.connection = k.c AND m.message_id = k.i",
-            [c for c, _ in messages], [i for _, i in messages])
+            [c for c, _ in wanted], [i for _, i in wanted])
         for r in rows:
             self.states[(r[0], r[1])] = MessageState(r[2], r[3], r[4], r[5], bool(r[6]))
+
+    def plan(self, events: list[Event], raw_id: str, received_at: str) -> Planned:
+        """Plan one request on top of the batch's earlier ones (their keys and states count)."""
+        plan = plan_events(events, raw_id, received_at, self.known, self.states)
+        self.known |= plan.fresh
+        self.states.update(plan.changed)
+        self.planned.append(plan)
+        self.starts.update(plan.starts)
+        return plan
 
 
 @dataclass
@@ -267,12 +253,6 @@ class _Job:
 
 
 _STOP = object()
-# Message locks: a transaction-scoped advisory lock per stripe of (connection, message_id), all taken at
-# the start of a batch in ascending order, so batches of different instances never deadlock on them,
-# and a status event's key is only ever inserted by the transaction holding its message's stripe.
-STRIPES = 1024
-LOCK_BASE = 0x736D7300000  # advisory lock ids LOCK_BASE .. LOCK_BASE + STRIPES - 1
-LOCK_STRIPES = "SELECT pg_advisory_xact_lock($1::bigint + s) FROM unnest($2::int[]) AS s"
 
 
 TEXT_FIELDS = ("message_id", "status", "provider_status", "channel", "from_", "to", "text", "keyword", "reply_to",
@@ -293,19 +273,10 @@ def nul_free_raw(raw: RawRecord) -> RawRecord:
     return replace(raw, **changes) if changes else raw
 
 
-def message_stripe(connection: str, message_id: str) -> int:
-    """The same stripe in every instance (a stable hash, not Python's per-process ``hash``)."""
-    return zlib.crc32(f"{connection}\x1f{message_id}".encode()) % STRIPES
-
-
-def status_messages(events: list[Event]) -> tuple[tuple[str, str], ...]:
-    return tuple({(e.connection, e.message_id) for e in events if e.type == "status" and e.message_id and e.status})
-
-
 RETRIES = 3  # a job that lost a deadlock between instances is retried in the same batch
 
 
-class PostgresStore(Store):
+class PostgresStore(CommonStore):
     def __init__(self, url: str, *, batch_limit: int = 256, pool_size: int = 10, auto_migrate: bool = True) -> None:
         self.url = url
         self.batch_limit = batch_limit
@@ -323,22 +294,18 @@ class PostgresStore(Store):
         return mask_url(self.url)
 
     async def _connect(self) -> asyncpg.Pool[asyncpg.Record]:
-        try:
-            pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10,
+        with map_exceptions(f"cannot connect to PostgreSQL at {self._where()}", ValueError):
+            return await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10,
                                              command_timeout=60, server_settings={"application_name": "smshook"})
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self._where()}: {exc}") from exc
-        return pool
 
     async def open(self) -> None:
         pool = await self._connect()
         try:
-            async with pool.acquire() as conn:
-                await self._migrate(conn, self.auto_migrate)
-        except BaseException as exc:
+            with map_exceptions(f"cannot prepare PostgreSQL database {self._where()}"):
+                async with pool.acquire() as conn:
+                    await self._migrate(conn, self.auto_migrate)
+        except BaseException:
             await pool.close()
-            if isinstance(exc, asyncpg.PostgresError | OSError):
-                raise StoreError(f"cannot prepare PostgreSQL database {self._where()}: {exc}") from exc
             raise
         self._pool = pool
         self._queue = asyncio.Queue()
@@ -348,10 +315,9 @@ class PostgresStore(Store):
     async def upgrade(self) -> list[str]:
         pool = await self._connect()
         try:
-            async with pool.acquire() as conn:
-                return await self._migrate(conn, True)
-        except (asyncpg.PostgresError, OSError) as exc:
-            raise StoreError(f"cannot migrate PostgreSQL database {self._where()}: {exc}") from exc
+            with map_exceptions(f"cannot migrate PostgreSQL database {self._where()}"):
+                async with pool.acquire() as conn:
+                    return await self._migrate(conn, True)
         finally:
             await pool.close()
 
@@ -458,7 +424,11 @@ class PostgresStore(Store):
                 results = await self._bulk_append(batch, jobs)
             else:
                 for job in jobs:
-                    results.append(await self._run_job(batch, job) if isolated else (await job.run(batch), None))
+                    if isolated:
+                        results.append(await self._run_job(batch, job))
+                    else:
+                        await batch.prefetch(job.messages)
+                        results.append((await job.run(batch), None))
             if batch.new_seqs:
                 # Feed positions in commit order: the counter row stays locked until COMMIT.
                 await conn.execute(FEED_NUMBER, batch.new_seqs)
@@ -466,20 +436,21 @@ class PostgresStore(Store):
 
     @staticmethod
     async def _run_job(batch: _Batch, job: _Job) -> tuple[Any, BaseException | None]:
-        mark = len(batch.new_seqs)
+        mark, planned = len(batch.new_seqs), len(batch.planned)
         for attempt in range(RETRIES):
             try:
                 async with batch.conn.transaction():  # a savepoint: one bad job must not fail its neighbours
+                    await batch.prefetch(job.messages)
                     return await job.run(batch), None
-            except asyncpg.DeadlockDetectedError as exc:  # another instance held what we needed: try again
-                batch.states.clear()
-                del batch.new_seqs[mark:]
-                if attempt == RETRIES - 1:
-                    return None, StoreError(f"could not store: {exc}")
             except Exception as exc:
-                batch.states.clear()
+                batch.states.clear()  # rolled back: read again
                 del batch.new_seqs[mark:]
-                return None, StoreError(f"could not store: {exc}")
+                for plan in batch.planned[planned:]:
+                    batch.known -= plan.fresh
+                del batch.planned[planned:]
+                # a deadlock: another instance held what we needed, try again
+                if not isinstance(exc, asyncpg.DeadlockDetectedError) or attempt == RETRIES - 1:
+                    return None, StoreError(f"could not store: {exc}")
         raise AssertionError("unreachable")
 
     @staticmethod
@@ -498,123 +469,53 @@ class PostgresStore(Store):
     async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
         raw, events = nul_free_raw(raw), [nul_free(e) for e in events]
 
-        async def run(batch: _Batch) -> AppendResult:
-            result = await self._store_events(batch, raw.id, raw.received_at, events)
+        async def run(batch: _Batch) -> AppendResult:  # its messages' states are read (_Batch.prefetch)
+            [result] = await self._store(batch, [batch.plan(events, raw.id, raw.received_at)])
             await batch.conn.execute(INSERT_RAW, *raw_row(raw, result.new_count, result.duplicates))
             return result
 
         return await self._submit(run, events, (raw, events))
 
-    @staticmethod
-    async def _bulk_append(batch: _Batch, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
-        """Every job an append: the same as running them one by one, in a few statements for the batch.
+    @classmethod
+    async def _bulk_append(cls, batch: _Batch, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+        """Every job an append: the same as running them one by one, in a few statements for the batch."""
+        appends = [job.append for job in jobs if job.append is not None]
+        results = await cls._store(batch, [batch.plan(events, raw.id, raw.received_at) for raw, events in appends])
+        await batch.conn.executemany(INSERT_RAW, [raw_row(raw, result.new_count, result.duplicates)
+                                                  for (raw, _), result in zip(appends, results, strict=True)])
+        return [(result, None) for result in results]
 
-        Which status events are new is known before inserting (their messages are locked, then the
-        known keys read), so their effects are computed first; an inbound event may still lose its
-        key to another instance's insert, which RETURNING tells."""
-        rows: list[tuple[Any, ...]] = []
-        plans: list[tuple[RawRecord, list[Event], list[bool]]] = []
-        changed: dict[tuple[str, str], MessageState] = {}
-        status_keys: set[bytes] = set()
-        for job in jobs:
-            assert job.append is not None
-            raw, events = job.append
-            flags: list[bool] = []
-            for event in events:
-                if event.key in batch.known:
-                    flags.append(False)
-                    continue
-                effect = None
-                if event.type == "status" and event.message_id and event.status:
-                    key = (event.connection, event.message_id)
-                    current = await batch.state(*key)
-                    state, effect = advance(current, event.status, stamp(event.occurred_at), raw.received_at,
-                                            event.synthetic)
-                    if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
-                        flags.append(False)
-                        continue
-                    if event.submitted_at is not None:
-                        batch.starts[key] = stamp(event.submitted_at) or ""
-                    if state is not current or event.submitted_at is not None:
-                        batch.states[key] = changed[key] = state
-                    status_keys.add(event.key)
-                batch.known.add(event.key)
-                rows.append(event_row(event, raw.id, effect))
-                flags.append(True)
-            plans.append((raw, events, flags))
+    @staticmethod
+    async def _store(batch: _Batch, plans: list[Planned]) -> list[AppendResult]:
+        """Write planned requests: all their events in one ``unnest`` insert, their messages' states and
+        their deliveries. Which status events are new is known before inserting (their messages are
+        locked, then the known keys read); an inbound event may still lose its key to another
+        instance's insert, which RETURNING tells."""
+        rows = [row for plan in plans for row in plan.rows]
         inserted: dict[bytes, int] = {}
         if rows:
             inserted = {bytes(r[1]): r[0] for r in await batch.conn.fetch(INSERT_EVENTS, *zip(*rows, strict=True))}
-        if not status_keys <= inserted.keys():  # cannot happen under the message locks: be safe, not sorry
+        if not all(plan.status_keys <= inserted.keys() for plan in plans):
+            # cannot happen under the message locks: be safe, not sorry
             raise StoreError("a status event was stored concurrently by another writer")
-        results: list[tuple[Any, BaseException | None]] = []
-        raw_rows, deliveries, now = [], [], time.time()
-        waits = await batch.link_waits([e for _, events, _ in plans for e in events]) if batch.matchers else {}
-        for raw, events, flags in plans:
-            new = tuple(f and e.key in inserted for e, f in zip(events, flags, strict=True))
-            queued = [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection,
-                       e.message_id, now + waits.get(e.id, 0.0), now, now)
-                      for e, stored in zip(events, new, strict=True) if stored
-                      for m in batch.matchers if m.matches(e)]
-            result = AppendResult(new, len(queued))
-            raw_rows.append(raw_row(raw, result.new_count, result.duplicates))
-            deliveries += queued
-            results.append((result, None))
+        changed = {key: state for plan in plans for key, state in plan.changed.items()}
         if changed:
             await batch.conn.executemany(UPSERT_MESSAGE, [
                 (c, m, s.status, s.occurred_at, s.conflict, s.updated_at, int(s.synthetic), batch.start_of((c, m)))
                 for (c, m), s in changed.items()])
-        await batch.conn.executemany(INSERT_RAW, raw_rows)
+        stored = [[e for e in plan.stored if e.key in inserted] for plan in plans]
+        results, deliveries = [], []
+        waits = await batch.link_waits([e for events in stored for e in events]) if batch.matchers else {}
+        now = time.time()
+        for plan, events in zip(plans, stored, strict=True):
+            queued = fan_out(events, batch.matchers, now, waits)
+            new = tuple(f and e.key in inserted for e, f in zip(plan.events, plan.new, strict=True))
+            results.append(AppendResult(new, len(queued)))
+            deliveries += queued
         if deliveries:  # the transactional outbox: queued in the same transaction
             await batch.conn.executemany(INSERT_DELIVERY, deliveries)
         batch.new_seqs += sorted(inserted.values())
         return results
-
-    @staticmethod
-    async def _store_events(batch: _Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
-        """Insert the new events of one request, advance their messages, queue their deliveries."""
-        conn = batch.conn
-        flags: list[bool] = []
-        stored: list[Event] = []
-        seen: set[bytes] = set()
-        for event in events:
-            if event.key in batch.known or event.key in seen:
-                flags.append(False)
-                continue
-            seen.add(event.key)
-            effect, change = None, None
-            if event.type == "status" and event.message_id and event.status:
-                key = (event.connection, event.message_id)
-                current = await batch.state(*key)
-                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
-                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
-                    flags.append(False)
-                    continue
-                if event.submitted_at is not None:
-                    batch.starts[key] = stamp(event.submitted_at) or ""
-                change = (key, state) if state is not current or event.submitted_at is not None else None
-            seq = await conn.fetchval(INSERT_EVENT, *event_row(event, raw_id, effect))
-            if seq is None:
-                flags.append(False)  # another instance stored it first: the unique key decided
-                continue
-            flags.append(True)
-            stored.append(event)
-            batch.new_seqs.append(seq)
-            if change is not None:
-                (c, m), s = change
-                await conn.execute(UPSERT_MESSAGE, c, m, s.status, s.occurred_at, s.conflict, s.updated_at,
-                                   int(s.synthetic), batch.start_of((c, m)))
-                batch.states[(c, m)] = s
-        queued = []
-        if batch.matchers and stored:  # the transactional outbox: queued in the same transaction
-            now = time.time()
-            waits = await batch.link_waits(stored)
-            queued = [(delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                       event.message_id, now + waits.get(event.id, 0.0), now, now)
-                      for event in stored for m in batch.matchers if m.matches(event)]
-            await conn.executemany(INSERT_DELIVERY, queued)
-        batch.known |= seen
-        return AppendResult(tuple(flags), len(queued))
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         events = [nul_free(e) for e in events]
@@ -623,16 +524,13 @@ class PostgresStore(Store):
             conn = batch.conn
             row = await conn.fetchrow("SELECT raw_request_id, reprocessed_at FROM quarantine WHERE id = $1 "
                                       "FOR UPDATE", quarantine_id)
-            if row is None:
-                return KeyError(quarantine_id)
-            if row[1] is not None:
-                return ValueError(f"quarantine entry {quarantine_id} was re-processed already at {row[1]}")
-            result = await self._store_events(batch, row[0], at, events)
-            await conn.execute("UPDATE raw_requests SET new_events = $1, duplicates = $2 WHERE id = $3",
-                               result.new_count, result.duplicates, row[0])
-            await conn.execute(
-                "UPDATE quarantine SET reprocessed_at = $1, reprocess_result = $2 WHERE id = $3", at,
-                orjson.dumps({"events": result.new_count, "duplicates": result.duplicates}).decode(), quarantine_id)
+            refused = unresolvable(quarantine_id, row)
+            if refused is not None:
+                return refused
+            assert row is not None
+            [result] = await self._store(batch, [batch.plan(events, row[0], at)])
+            for sql, args in queries.resolved(queries.POSTGRES, quarantine_id, row[0], at, result):
+                await conn.execute(sql, *args)
             return result
 
         outcome = await self._submit(run, events)
@@ -676,22 +574,20 @@ class PostgresStore(Store):
 
         return await self._submit(run)
 
-    async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None, since: str | None = None,
-                       until: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "$", since, until)
-        sql = (f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC "
-               f"LIMIT ${len(args) + 1}")
-        return await self._read(lambda c: _fetch(c, sql, [*args, limit], rejected_view))
-
     # -- reads ------------------------------------------------------------------------------------
+    dialect = queries.POSTGRES
+
+    async def _read_rows(self, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Sequence[Any]]]:
+        async def run(c: Conn) -> list[list[Sequence[Any]]]:
+            return [[tuple(r) for r in await c.fetch(sql, *args)] for sql, args in statements]
+
+        return await self._read(run)
+
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         pool = self._ready()
-        try:
+        with map_exceptions("read failed"):
             async with pool.acquire() as conn:
                 return await fn(conn)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            raise StoreError(f"read failed: {exc}") from exc
 
     async def _write(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """A write outside the group-commit queue (forwarding state): its own transaction."""
@@ -702,9 +598,6 @@ class PostgresStore(Store):
 
         return await self._read(run)
 
-    async def database_id(self) -> str:
-        return str(await self._read(lambda c: c.fetchval("SELECT database_id FROM smshook_identity")))
-
     async def ping(self) -> bool:
         try:
             return bool(await self._read(lambda c: c.fetchval("SELECT 1", timeout=5)) == 1)
@@ -712,80 +605,25 @@ class PostgresStore(Store):
             return False
 
     async def events(self, query: EventQuery) -> list[dict[str, Any]]:
-        where = _Where()
-        for column, value in (("connection", query.connection), ("type", query.type),
-                              ("message_id", query.message_id), ("status", query.status)):
-            if value is not None:
-                where.add(f"{column} = {{}}", value)
-        if query.phone is not None:
-            where.add("(sender = {0} OR recipient = {0})", query.phone)
-        if query.since is not None:
-            where.add("received_at >= {}", query.since)
-        if query.until is not None:
-            where.add("received_at < {}", query.until)
-        if query.before is not None:
-            where.add("id < {}", query.before)
-        sql = f"SELECT {EVENT_COLUMNS} FROM events{where.sql()} ORDER BY id DESC LIMIT {where.mark(query.limit)}"
+        sql, args = queries.events(queries.POSTGRES, query)
 
         async def run(c: Conn) -> list[dict[str, Any]]:
-            return await lifecycle_store.enrich_postgres(c, await _fetch(c, sql, where.args, public_event))
+            return await lifecycle_store.enrich_postgres(c, await _fetch(c, sql, args, public_event))
 
         return await self._read(run)
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
         connection, message_id = _text(connection), _text(message_id)
+        (state_sql, state_args), (events_sql, events_args) = queries.message(queries.POSTGRES, connection, message_id)
 
         async def run(c: Conn) -> dict[str, Any] | None:
-            state = await c.fetchrow("SELECT status, occurred_at, conflict, updated_at FROM messages "
-                                     "WHERE connection = $1 AND message_id = $2", connection, message_id)
-            rows = await c.fetch(
-                f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = $1 "
-                "AND (message_id = $2 OR reply_to = $2) ORDER BY id", connection, message_id)
-            view = message_view(connection, message_id, state, rows)
+            state = await c.fetchrow(state_sql, *state_args)
+            view = message_view(connection, message_id, state, await c.fetch(events_sql, *events_args))
             if view is not None:
                 await lifecycle_store.enrich_postgres(c, view["events"])
             return view
 
         return await self._read(run)
-
-    async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None, state: str = "open", since: str | None = None,
-                          until: str | None = None) -> list[dict[str, Any]]:
-        where = _Where()
-        if QUARANTINE_STATES[state]:
-            where.add(QUARANTINE_STATES[state])
-        if since is not None:
-            where.add("q.first_seen >= {}", since)
-        if until is not None:
-            where.add("q.first_seen < {}", until)
-        if before is not None:
-            where.add("q.id < {}", before)
-        if connection is not None:
-            where.add("q.connection = {}", connection)
-        return await self._quarantine_rows(where, limit)
-
-    async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
-        where = _Where()
-        where.add("q.id = {}", quarantine_id)
-        rows = await self._quarantine_rows(where, 1)
-        return rows[0] if rows else None
-
-    async def _quarantine_rows(self, where: _Where, limit: int) -> list[dict[str, Any]]:
-        sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
-               "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
-               f"FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id{where.sql()} "
-               f"ORDER BY q.id DESC LIMIT {where.mark(limit)}")
-
-        def view(r: tuple[Any, ...]) -> dict[str, Any]:
-            return {
-                "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
-                "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
-                "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                "request": request_view(r[10], r[11], r[12], r[13], bytes(r[14]), r[15]), **dismissal_view(r[16:19]),
-            }
-
-        return await self._read(lambda c: _fetch(c, sql, where.args, view))
 
     # -- live feed and statistics -----------------------------------------------------------------
     async def feed_position(self) -> int:
@@ -793,16 +631,10 @@ class PostgresStore(Store):
 
     async def feed(self, after: int, limit: int = 500, connection: str | None = None,
                    type: str | None = None) -> list[tuple[int, dict[str, Any]]]:
-        where = _Where()
-        where.add("feed_pos > {}", after)
-        for column, value in (("connection", connection), ("type", type)):
-            if value is not None:
-                where.add(f"{column} = {{}}", value)
-        sql = (f"SELECT feed_pos, {EVENT_COLUMNS} FROM events{where.sql()} "
-               f"ORDER BY feed_pos LIMIT {where.mark(limit)}")
+        sql, args = queries.feed(queries.POSTGRES, after, limit, connection, type)
 
         async def run(c: Conn) -> list[tuple[int, dict[str, Any]]]:
-            found = await _fetch(c, sql, where.args, lambda r: (int(r[0]), public_event(r[1:])))
+            found = await _fetch(c, sql, args, lambda r: (int(r[0]), public_event(r[1:])))
             await lifecycle_store.enrich_postgres(c, [e for _, e in found])
             return found
 
@@ -832,22 +664,10 @@ class PostgresStore(Store):
 
     # -- forwarding -------------------------------------------------------------------------------
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = stamp(datetime.now(UTC))
-        sub = subscription
+        values = subscription_row(subscription, stamp(datetime.now(UTC)))
 
         async def run(c: Conn) -> Subscription:
-            row = await c.fetchrow(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({_marks(1, 15)}) "
-                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
-                "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
-                "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
-                "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait "
-                f"RETURNING {SUBSCRIPTION_COLUMNS}",
-                sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
-                orjson.dumps(sub.filters.to_dict()).decode(), sub.enabled, sub.ordered, sub.timeout,
-                sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max,
-                sub.batch_wait)
+            row = await c.fetchrow(UPSERT_SUBSCRIPTION, *values)
             assert row is not None
             return subscription_from_row(tuple(row))
 
@@ -861,24 +681,6 @@ class PostgresStore(Store):
             return found is not None
 
         return await self._write(run)
-
-    async def subscriptions(self) -> list[Subscription]:
-        return await self._read(lambda c: _fetch(
-            c, f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id", [], subscription_from_row))
-
-    async def subscription(self, subscription_id: str) -> Subscription | None:
-        async def run(c: Conn) -> Subscription | None:
-            row = await c.fetchrow(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1",
-                                   _text(subscription_id))
-            return subscription_from_row(tuple(row)) if row else None
-
-        return await self._read(run)
-
-    async def subscription_stats(self) -> dict[str, dict[str, Any]]:
-        async def run(c: Conn) -> dict[str, dict[str, Any]]:
-            return subscription_stats(await c.fetch(SUBSCRIPTION_STATS_SQL), await c.fetch(DELIVERY_STATES_SQL))
-
-        return await self._read(run)
 
     async def next_due(self) -> float | None:
         value = await self._read(lambda c: c.fetchval(
@@ -903,9 +705,6 @@ class PostgresStore(Store):
                     for r in rows if r[2] in subs and r[3] in events]
 
         return await self._write(run)
-
-    async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
 
     async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
         delivered = [(i, o) for i, o in outcomes if o.state == "delivered"]
@@ -934,99 +733,32 @@ class PostgresStore(Store):
                     [o.next_attempt_at or o.at for _, o in others], [o.error for _, o in others],
                     [o.http_status for _, o in others], [o.at for _, o in others],
                     [int(o.attempted) for _, o in others], owner))
-            counters = AttemptCounters()
-            for delivery_id_, outcome in outcomes:
-                if delivery_id_ in owners:
-                    counters.add(owners[delivery_id_], outcome)
-            # Subscription rows in one order on every instance: no deadlock between their batches.
-            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
-                await c.execute("UPDATE subscriptions SET successes = successes + $1, "
-                                "last_success_at = greatest(last_success_at, $2) WHERE id = $3",
-                                successes, last_success, sub_id)
-            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
-                await c.execute("UPDATE subscriptions SET failures = failures + $1, last_error = $2, "
-                                "last_error_at = $3 WHERE id = $4", failures, error, at, sub_id)
-            for sub_id, (reason, at) in sorted(counters.disable.items()):
-                await c.execute("UPDATE subscriptions SET enabled = false, disabled_reason = $1, updated_at = $2 "
-                                "WHERE id = $3", reason, ts_stamp(at), sub_id)
+            recorded = [(owners[i], o) for i, o in outcomes if i in owners]
+            statements, _ = queries.counter_updates(queries.POSTGRES, recorded)
+            for sql, args in statements:  # the subscriptions are read in every batch: nothing to refresh
+                await c.execute(sql, *args)
             return [delivery_id_ in owners for delivery_id_, _ in outcomes]
 
         return await self._write(run)
 
-    async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:
-        where = _Where()
-        for column, value in (("subscription_id", query.subscription_id), ("state", query.state),
-                              ("event_id", query.event_id), ("connection", query.connection),
-                              ("message_id", query.message_id)):
-            if value is not None:
-                where.add(f"d.{column} = {{}}", value)
-        if query.before is not None:
-            where.add("d.seq < {}", int(query.before))
-        if query.since is not None:
-            where.add("d.created_at >= {}", query.since)
-        if query.until is not None:
-            where.add("d.created_at < {}", query.until)
-        sql = (f"SELECT {DELIVERY_COLUMNS} FROM deliveries d{where.sql()} "
-               f"ORDER BY d.seq DESC LIMIT {where.mark(query.limit)}")
-        return await self._read(lambda c: _fetch(c, sql, where.args, delivery_view))
-
     async def replay(self, query: ReplayQuery, now: float) -> int:
-        if not (query.event_ids or query.subscription_id or query.message_id):
-            raise ValueError("replay needs event ids, a message or a subscription")
-
-        def conditions() -> _Where:
-            where = _Where()
-            if query.event_ids:
-                where.add("ev.id = ANY({}::text[])", list(query.event_ids))
-            if query.connection is not None:
-                where.add("ev.connection = {}", query.connection)
-            if query.message_id is not None:
-                where.add("ev.message_id = {}", query.message_id)
-            if query.since is not None:
-                where.add("ev.received_at >= {}", query.since)
-            if query.until is not None:
-                where.add("ev.received_at < {}", query.until)
-            return where
+        sql, args = queries.replay(queries.POSTGRES, query, now)
 
         async def run(c: Conn) -> int:
-            where = conditions()
-            if query.subscription_id is not None:
-                where.add("d.subscription_id = {}", query.subscription_id)
-            if query.states:
-                where.add("d.state = ANY({}::text[])", list(query.states))
-            else:
-                where.add("d.state != 'delivering'")
-            at = where.mark(now)
-            status = await c.execute(
-                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = {at}, "
-                f"updated_at = {at} WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id"
-                f"{where.sql()})", *where.args)
-            count = int(status.rsplit(" ", 1)[-1])
+            count = int((await c.execute(sql, *args)).rsplit(" ", 1)[-1])
             row = await c.fetchrow(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1",
                                    query.subscription_id or "")
             if row is not None and (query.since or query.until or query.event_ids or query.message_id):
                 # Events in range that this subscription never had (it came later): queue them now.
                 sub = subscription_from_row(tuple(row))
-                matcher = Matcher(sub)
-                where = conditions()
-                sub_mark = where.mark(sub.id)
-                rows = await c.fetch(
-                    "SELECT ev.id, ev.type, ev.connection, ev.message_id, ev.status, ev.keyword, ev.text "
-                    f"FROM events ev{where.sql()} AND NOT EXISTS (SELECT 1 FROM deliveries d "
-                    f"WHERE d.subscription_id = {sub_mark} AND d.event_id = ev.id) ORDER BY ev.seq", *where.args)
-                fresh = []
-                for r in rows:
-                    probe = Event(type=r[1], message_id=r[3], status=r[4], keyword=r[5], text=r[6])
-                    probe.connection = r[2]
-                    if matcher.matches(probe):
-                        fresh.append((delivery_id(sub.id, r[0]), sub.id, r[0], r[2], r[3], now, now, now))
+                backfill_sql, backfill_args = queries.replay_backfill(queries.POSTGRES, query, sub.id)
+                fresh = backfill(await c.fetch(backfill_sql, *backfill_args), sub, now)
                 if fresh:
                     await c.executemany(INSERT_DELIVERY, fresh)
                 count += len(fresh)
             return count
 
         return await self._write(run)
-
 
 def _named(sql: str, values: dict[str, Any]) -> list[Any]:
     """``sql`` with ``:name`` parameters as ``$n``, followed by the arguments (for ``fetch(*...)``)."""

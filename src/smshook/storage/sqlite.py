@@ -1,5 +1,10 @@
 """The SQLite store: the embedded default.
 
+What is written and read is decided by the backend-neutral layer (:mod:`smshook.storage.plan`,
+:mod:`~smshook.storage.rows`, :mod:`~smshook.storage.queries`, :mod:`~smshook.storage.common`); this
+module keeps what is SQLite's own: the group-commit writer thread and its cross-process lock,
+multi-row INSERTs, savepoints per job, WAL checkpoints, reader connections.
+
 Durability: WAL journal with ``synchronous=FULL``, so a commit returns only after the WAL is
 fsync'd. Throughput: one writer thread owns the write connection and drains a queue of jobs; every
 job that arrived while the previous commit was being fsync'd goes into the next transaction (group
@@ -13,11 +18,9 @@ the commit path. Reads use separate connections in worker threads and never bloc
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import fcntl
 import functools
-import hashlib
 import itertools
 import os
 import queue
@@ -30,15 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
 from smshook import stats
 from smshook.errors import StoreError
-from smshook.events import PUBLIC_FIELDS, Event, iso, shown, stamp
+from smshook.events import Event, stamp
 from smshook.forwarding.model import (
     Claimed,
-    DeliveryQuery,
-    Filters,
     Matcher,
     Outcome,
     ReplayQuery,
@@ -46,12 +45,26 @@ from smshook.forwarding.model import (
 )
 from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
-from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row, rejected_view, rejected_where
-from smshook.status import FINAL, MessageState, advance
-from smshook.storage import schema
-from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
+from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row
+from smshook.status import MessageState
+from smshook.storage import queries, schema
+from smshook.storage.common import CommonStore
+from smshook.storage.contract import AppendResult, EventQuery, RawRecord
+from smshook.storage.errors import driver_errors, map_exceptions
+from smshook.storage.plan import backfill, fan_out, held_events, link_waits, plan_events, unresolvable
+from smshook.storage.queries import EVENT_COLUMNS, SUBSCRIPTION_COLUMNS
+from smshook.storage.rows import event_row as event_row  # re-exported (tests build rows with it)
+from smshook.storage.rows import (
+    message_view,
+    public_event,
+    quarantine_digest,
+    subscription_from_row,
+    subscription_row,
+)
+from smshook.storage.rows import raw_row as raw_row  # a module global: tests replace it
 
 T = TypeVar("T")
+UPSERT_SUBSCRIPTION = queries.upsert_subscription(queries.SQLITE)
 
 # Python's sqlite3 binds int, float, str and bytearray parameters directly; for anything else, None
 # and bytes included, it first looks for an adapter, and when there is none it fails two attribute
@@ -63,11 +76,6 @@ _EMPTY: dict[None, None] = {}
 sqlite3.register_adapter(type(None), _EMPTY.get)
 sqlite3.register_adapter(bytes, bytes)
 
-EVENT_COLUMNS = (
-    "id, type, connection, provider, message_id, status, provider_status, failure_class, channel, "
-    "sender, recipient, text, keyword, reply_to, reference, occurred_at, received_at, price, currency, "
-    "network, details"
-)
 INSERT_EVENT = (
     f"INSERT INTO events ({EVENT_COLUMNS}, key, raw_request_id, effect) "
     "VALUES (" + ", ".join("?" * 24) + ")"
@@ -92,10 +100,6 @@ INSERT_DELIVERY = (
     "INSERT OR IGNORE INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
     "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
 )
-SUBSCRIPTION_COLUMNS = (
-    "id, kind, target, stream, secrets, filters, enabled, ordered, timeout, source, disabled_reason, "
-    "created_at, updated_at, batch_max, batch_wait"
-)
 # Due deliveries of enabled subscriptions; for ordered ones, only the first unfinished one per message.
 CLAIM = (
     "SELECT d.seq, d.id, d.subscription_id, d.event_id, d.attempts FROM deliveries d "
@@ -106,14 +110,6 @@ CLAIM = (
     "AND e.message_id = d.message_id AND e.seq < d.seq AND e.state IN ('pending', 'delivering'))) "
     "ORDER BY d.next_attempt_at, d.seq LIMIT ?"
 )
-DELIVERY_COLUMNS = (
-    "d.seq, d.id, d.subscription_id, d.event_id, d.connection, d.message_id, d.state, d.attempts, "
-    "d.next_attempt_at, d.last_error, d.last_status, d.created_at, d.updated_at, d.delivered_at, "
-    "d.earlier_attempts, d.replays"
-)
-# A replay: a new round of the retry schedule, the earlier rounds' attempts kept (migration 0008).
-REPLAY_SET = ("state = 'pending', earlier_attempts = earlier_attempts + attempts, attempts = 0, "
-              "replays = replays + 1, lease_owner = NULL")
 
 
 # Statistics (see smshook.stats): one row per sent message whose first event was received in
@@ -153,164 +149,6 @@ STATS = (
     "GROUP BY connection, provider, bucket, status, failure_class, country, operator "
     "UNION ALL SELECT connection, NULL, bucket, NULL, NULL, NULL, NULL, NULL, ttd FROM m WHERE ttd IS NOT NULL"
 )
-
-
-def delivery_id(subscription_id: str, event_id: str) -> str:
-    """The webhook-id of one (subscription, event): the same on every attempt and replay."""
-    digest = hashlib.blake2b(f"{subscription_id}\x1f{event_id}".encode(), digest_size=16).hexdigest()
-    return f"msg_{digest}"
-
-
-def message_view(connection: str, message_id: str, state: Any,
-                 rows: Sequence[Any]) -> dict[str, Any] | None:
-    """A message as the API shows it: its ``messages`` row (status, occurred_at, conflict, updated_at)
-    and its events (``EVENT_COLUMNS`` + ``effect``), oldest first; None when smshook knows neither."""
-    if state is None and not rows:
-        return None
-    return {
-        "connection": connection,
-        "message_id": message_id,
-        "status": state[0] if state else None,
-        "final": bool(state and state[0] in FINAL),
-        "conflict": bool(state and state[2]),
-        "updated_at": state[3] if state else None,
-        "events": [public_event(tuple(r)) for r in rows],
-        "effects": {r[0]: r[-1] for r in rows if r[-1] is not None},
-    }
-
-
-def ts_iso(value: float | None) -> str | None:
-    """A unix time (the deliveries' clock) as the API shows times."""
-    return iso(datetime.fromtimestamp(value, UTC)) if value is not None else None
-
-
-def ts_stamp(value: float) -> str:
-    """A unix time as stored in a text column (:func:`smshook.events.stamp`)."""
-    return stamp(datetime.fromtimestamp(value, UTC)) or ""
-
-
-SUBSCRIPTION_STATS_SQL = "SELECT id, successes, failures, last_error, last_error_at, last_success_at FROM subscriptions"
-DELIVERY_STATES_SQL = ("SELECT subscription_id, state, count(*), min(next_attempt_at) FROM deliveries "
-                       "GROUP BY subscription_id, state")
-
-
-def subscription_stats(subscriptions: Iterable[Any],
-                       states: Iterable[Any]) -> dict[str, dict[str, Any]]:
-    """Per subscription: its counters (rows of ``SUBSCRIPTION_STATS_SQL``) and its deliveries by state
-    (rows of ``DELIVERY_STATES_SQL``) as the API shows them; the same for every backend."""
-    out: dict[str, dict[str, Any]] = {}
-    for sub_id, successes, failures, last_error, last_error_at, last_success_at in subscriptions:
-        out[sub_id] = {"backlog": 0, "in_flight": 0, "delivered": 0, "dead": 0, "successes": successes,
-                       "failures": failures, "last_error": last_error, "last_error_at": ts_iso(last_error_at),
-                       "last_success_at": ts_iso(last_success_at), "next_attempt_at": None}
-    for sub_id, state, count, due in states:
-        stats = out.get(sub_id)
-        if stats is None:
-            continue
-        if state == "pending":
-            stats["backlog"] += count
-            stats["next_attempt_at"] = ts_iso(due)
-        elif state == "delivering":
-            stats["backlog"] += count
-            stats["in_flight"] = count
-        else:
-            stats[state] = count
-    return out
-
-
-@dataclass
-class AttemptCounters:
-    """A batch of recorded attempts summed per subscription, so that each subscription's counters
-    take one UPDATE per batch (shared by both stores)."""
-
-    successes: dict[str, tuple[int, float]] = field(default_factory=dict)  # count, last at
-    failures: dict[str, tuple[int, str | None, float]] = field(default_factory=dict)  # count, last error, at
-    disable: dict[str, tuple[str, float]] = field(default_factory=dict)  # reason, at (HTTP 410)
-
-    def add(self, subscription_id: str, outcome: Outcome) -> None:
-        if outcome.state == "delivered":
-            count, last = self.successes.get(subscription_id, (0, 0.0))
-            self.successes[subscription_id] = (count + 1, max(last, outcome.at))
-        elif outcome.attempted:
-            count = self.failures.get(subscription_id, (0, None, 0.0))[0]
-            self.failures[subscription_id] = (count + 1, outcome.error, outcome.at)
-            if outcome.disable:
-                self.disable[subscription_id] = (outcome.disable, outcome.at)
-
-
-def subscription_from_row(row: Sequence[Any]) -> Subscription:
-    return Subscription(
-        id=row[0], kind=row[1], target=row[2], stream=row[3], secrets=tuple(orjson.loads(row[4])),
-        filters=Filters.from_dict(orjson.loads(row[5])), enabled=bool(row[6]), ordered=bool(row[7]),
-        timeout=row[8], source=row[9], disabled_reason=row[10], created_at=row[11], updated_at=row[12],
-        batch_max=int(row[13]), batch_wait=float(row[14]),
-    )
-
-
-def delivery_view(row: Sequence[Any]) -> dict[str, Any]:
-    unfinished = row[6] in ("pending", "delivering")
-    return {
-        "id": row[1], "cursor": str(row[0]), "subscription_id": row[2], "event_id": row[3], "connection": row[4],
-        "message_id": row[5], "state": row[6],
-        # every attempt ever made; a replay starts a new round (attempts_since_replay) without hiding them
-        "attempts": row[7] + row[14], "attempts_since_replay": row[7], "replays": row[15],
-        "next_attempt_at": ts_iso(row[8]) if unfinished else None, "last_error": row[9], "last_status": row[10],
-        "created_at": ts_iso(row[11]), "updated_at": ts_iso(row[12]), "delivered_at": ts_iso(row[13]),
-    }
-
-
-def event_row(event: Event, raw_id: str, effect: str | None) -> tuple[Any, ...]:
-    return (
-        event.id, event.type, event.connection, event.provider, event.message_id, event.status,
-        event.provider_status, event.failure_class, event.channel, event.from_, event.to, event.text,
-        event.keyword, event.reply_to, event.reference, stamp(event.occurred_at), stamp(event.received_at),
-        event.price, event.currency,
-        orjson.dumps(event.network).decode() if event.network is not None else None,
-        orjson.dumps(event.details).decode(),
-        event.key, raw_id, effect,
-    )
-
-
-def public_event(row: Sequence[Any]) -> dict[str, Any]:
-    data = dict(zip(PUBLIC_FIELDS, row, strict=False))
-    data["occurred_at"], data["received_at"] = shown(data["occurred_at"]), shown(data["received_at"])
-    data["network"] = orjson.loads(data["network"]) if data["network"] else None
-    data["details"] = orjson.loads(data["details"])
-    return data
-
-
-def request_view(method: str, path: str, query: str, headers: str, body: bytes, client: str | None) -> dict[str, Any]:
-    """A raw request for the API: the body as text when it is UTF-8, else base64."""
-    try:
-        text, encoding = body.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(body).decode(), "base64"
-    return {"method": method, "path": path, "query": query, "headers": orjson.loads(headers),
-            "body": text, "body_encoding": encoding, "client": client,
-            # for people: the text with any invalid bytes written as \xNN (the dashboard shows this)
-            "body_text": text if encoding == "utf-8" else body.decode("utf-8", "backslashreplace")}
-
-
-def raw_row(raw: RawRecord, new: int, duplicates: int) -> tuple[Any, ...]:
-    return (raw.id, raw.connection, raw.provider, raw.method, raw.path, raw.query,
-            orjson.dumps(raw.headers).decode(), raw.body, raw.client, raw.received_at, new, duplicates)
-
-
-# GET /v1/quarantine?state=…: open entries (not dismissed; the default), dismissed ones, or all.
-QUARANTINE_STATES = {"open": "q.dismissed_at IS NULL", "dismissed": "q.dismissed_at IS NOT NULL", "all": ""}
-
-
-def dismissal_view(row: Sequence[Any]) -> dict[str, Any]:
-    """``dismissed_at``, ``dismissed_by``, ``dismissed_reason`` of a quarantine entry, and whether it is open."""
-    return {"open": row[0] is None, "dismissed_at": row[0], "dismissed_by": row[1], "dismissed_reason": row[2]}
-
-
-def quarantine_digest(raw: RawRecord) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    for part in (raw.connection, raw.method, raw.query):
-        h.update(part.encode() + b"\x1f")
-    h.update(raw.body)
-    return h.digest()
 
 
 def _insert_many(statement: str) -> Callable[[int], str]:
@@ -354,6 +192,23 @@ class _Rows:
     starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times
 
 
+class _States(dict[tuple[str, str], MessageState | None]):
+    """Current message states as the planner reads them: prefetched per batch; a message not prefetched
+    (a re-processed quarantine entry's, or after a job was rolled back) is read when first asked for."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def __missing__(self, key: tuple[str, str]) -> MessageState | None:
+        row = self.conn.execute(
+            "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
+            "WHERE connection = ? AND message_id = ?", key).fetchone()
+        state = MessageState(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
+        self[key] = state
+        return state
+
+
 @dataclass
 class _Batch:
     """State shared by the jobs of one transaction.
@@ -364,7 +219,7 @@ class _Batch:
 
     conn: sqlite3.Connection
     known: set[bytes]  # keys already stored (in the database or by an earlier job of this batch)
-    states: dict[tuple[str, str], MessageState | None] = field(default_factory=dict)
+    states: _States = field(init=False)
     raws: list[tuple[Any, ...]] = field(default_factory=list)
     events: list[tuple[Any, ...]] = field(default_factory=list)
     deliveries: list[tuple[Any, ...]] = field(default_factory=list)
@@ -372,14 +227,8 @@ class _Batch:
     starts: dict[tuple[str, str], str] = field(default_factory=dict)
     last: _Rows | None = None
 
-    def state(self, connection: str, message_id: str) -> MessageState | None:
-        key = (connection, message_id)
-        if key not in self.states:
-            row = self.conn.execute(
-                "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
-                "WHERE connection = ? AND message_id = ?", key).fetchone()
-            self.states[key] = MessageState(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
-        return self.states[key]
+    def __post_init__(self) -> None:
+        self.states = _States(self.conn)
 
     def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
         """Load the current states of these messages with one query per connection (per 500)."""
@@ -485,7 +334,7 @@ class _Retry(Exception):
 _STOP = object()
 
 
-class SQLiteStore(Store):
+class SQLiteStore(CommonStore):
     def __init__(self, path: str | Path, *, batch_limit: int = 2048, auto_migrate: bool = True) -> None:
         self.path = str(path)
         self.auto_migrate = auto_migrate
@@ -518,20 +367,16 @@ class SQLiteStore(Store):
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with map_exceptions(f"cannot open SQLite database {self.path}"):
             await asyncio.to_thread(self.migrate, self.auto_migrate)
             turn = _WriterLock(self.path)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open SQLite database {self.path}: {exc}") from exc
         self._closed = False
         self._thread = threading.Thread(target=self._writer, args=(turn,), name="smshook-sqlite-writer", daemon=True)
         self._thread.start()
 
     async def upgrade(self) -> list[str]:
-        try:
+        with map_exceptions(f"cannot migrate SQLite database {self.path}"):
             return await asyncio.to_thread(self.migrate)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot migrate SQLite database {self.path}: {exc}") from exc
 
     def migrate(self, apply: bool = True) -> list[str]:
         """Apply pending migrations (``apply=False``: refuse an outdated schema); returns the files applied."""
@@ -601,67 +446,35 @@ class SQLiteStore(Store):
     def _store_events(self, batch: _Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
         """Plan the new events of one request, their messages' states and their deliveries (written by
         the batch's next flush)."""
-        flags: list[bool] = []
-        rows = []
-        changed: dict[tuple[str, str], MessageState] = {}
-        starts: dict[tuple[str, str], str] = {}
-        fresh: set[bytes] = set()
-        for event in events:
-            if event.key in batch.known or event.key in fresh:
-                flags.append(False)
-                continue
-            effect = None
-            if event.type == "status" and event.message_id and event.status:
-                key = (event.connection, event.message_id)
-                current = changed[key] if key in changed else batch.state(*key)
-                state, effect = advance(current, event.status, stamp(event.occurred_at), received_at, event.synthetic)
-                if event.synthetic and effect == "late":  # a real final came first: no synthetic expired
-                    flags.append(False)
-                    continue
-                if event.submitted_at is not None:
-                    starts[key] = stamp(event.submitted_at) or ""
-                if state is not current or event.submitted_at is not None:
-                    changed[key] = state
-            fresh.add(event.key)
-            flags.append(True)
-            rows.append(event_row(event, raw_id, effect))
+        plan = plan_events(events, raw_id, received_at, batch.known, batch.states)
         deliveries = []
         matchers = self._matchers
-        if matchers and rows:  # the transactional outbox: queued in the same transaction
-            now = time.time()
+        if matchers and plan.rows:  # the transactional outbox: queued in the same transaction
             windows = self.link_windows
-            deliveries = [
-                (delivery_id(m.subscription.id, event.id), m.subscription.id, event.id, event.connection,
-                 event.message_id, now + self._link_wait(batch.conn, event, windows) if windows else now, now, now)
-                for event, new in zip(events, flags, strict=True) if new
-                for m in matchers if m.matches(event)
-            ]
-        batch.add(_Rows(rows, deliveries, changed, fresh, starts))
-        return AppendResult(tuple(flags), len(deliveries))
+            waits = self._link_waits(batch.conn, plan.stored, windows) if windows else {}
+            deliveries = fan_out(plan.stored, matchers, time.time(), waits)
+        batch.add(_Rows(plan.rows, deliveries, plan.changed, plan.fresh, plan.starts))
+        return AppendResult(tuple(plan.new), len(deliveries))
 
     @staticmethod
-    def _link_wait(conn: sqlite3.Connection, event: Event, windows: dict[str, float]) -> float:
-        """Seconds to hold a status event of a message not registered yet (``link_window``)."""
-        wait = windows.get(event.connection, 0.0)
-        if not wait or event.type != "status" or not event.message_id or event.synthetic:
-            return 0.0
-        return 0.0 if lifecycle_store.is_registered_sqlite(conn, event.connection, event.message_id) else wait
+    def _link_waits(conn: sqlite3.Connection, events: list[Event], windows: dict[str, float]) -> dict[str, float]:
+        """Seconds to hold status events of messages not registered yet (``link_window``)."""
+        held = held_events(events, windows)
+        registered = {(e.connection, e.message_id or "") for e in held
+                      if lifecycle_store.is_registered_sqlite(conn, e.connection, e.message_id or "")}
+        return link_waits(held, registered, windows)
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
         def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
             conn = batch.conn
             row = conn.execute("SELECT raw_request_id, reprocessed_at FROM quarantine WHERE id = ?",
                                (quarantine_id,)).fetchone()
-            if row is None:
-                return KeyError(quarantine_id)
-            if row[1] is not None:
-                return ValueError(f"quarantine entry {quarantine_id} was re-processed already at {row[1]}")
+            refused = unresolvable(quarantine_id, row)
+            if refused is not None:
+                return refused
             result = self._store_events(batch, row[0], at, events)
-            conn.execute("UPDATE raw_requests SET new_events = ?, duplicates = ? WHERE id = ?",
-                         (result.new_count, result.duplicates, row[0]))
-            conn.execute("UPDATE quarantine SET reprocessed_at = ?, reprocess_result = ? WHERE id = ?",
-                         (at, orjson.dumps({"events": result.new_count, "duplicates": result.duplicates}).decode(),
-                          quarantine_id))
+            for sql, args in queries.resolved(queries.SQLITE, quarantine_id, row[0], at, result):
+                conn.execute(sql, args)
             return result
 
         outcome = await self._submit(run, tuple(e.key for e in events))
@@ -704,17 +517,6 @@ class SQLiteStore(Store):
             return entry.id
 
         return await self._submit(run)
-
-    async def rejected(self, limit: int = 50, before: str | None = None,
-                       connection: str | None = None, since: str | None = None,
-                       until: str | None = None) -> list[dict[str, Any]]:
-        where, args = rejected_where(before, connection, "?", since, until)
-        sql = f"SELECT {REJECTED_COLUMNS} FROM rejected_requests{where} ORDER BY id DESC LIMIT ?"
-
-        def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
-            return [rejected_view(r) for r in c.execute(sql, [*args, limit])]
-
-        return await self._read(run)
 
     def _writer(self, turn: _WriterLock) -> None:
         conn = self._connect()
@@ -772,13 +574,14 @@ class SQLiteStore(Store):
 
     def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
         started = time.perf_counter()
+        failed: tuple[type[BaseException], ...] = (*driver_errors(), _Retry)
         try:
             try:
                 results = self._transaction(conn, jobs, safe=False)
             except _Retry:  # writing the batch's rows failed: redo it job by job, to fail only the culprit
                 conn.execute("ROLLBACK")
                 results = self._transaction(conn, jobs, safe=True)
-        except (sqlite3.Error, _Retry) as exc:
+        except failed as exc:
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
@@ -852,6 +655,11 @@ class SQLiteStore(Store):
                 loop.call_soon_threadsafe(_resolve, items)
 
     # -- reads ------------------------------------------------------------------------------------
+    dialect = queries.SQLITE
+
+    async def _read_rows(self, statements: Sequence[tuple[str, list[Any]]]) -> list[list[Sequence[Any]]]:
+        return await self._read(lambda c: [c.execute(sql, args).fetchall() for sql, args in statements])
+
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
@@ -867,10 +675,8 @@ class SQLiteStore(Store):
             raise StoreError("store is closed")
 
         def run() -> T:
-            try:
+            with map_exceptions("read failed"):
                 return fn(self._reader())
-            except sqlite3.Error as exc:
-                raise StoreError(f"read failed: {exc}") from exc
 
         return await asyncio.to_thread(run)
 
@@ -881,42 +687,16 @@ class SQLiteStore(Store):
             return False
 
     async def events(self, query: EventQuery) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("connection", query.connection), ("type", query.type),
-                              ("message_id", query.message_id), ("status", query.status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if query.since is not None:
-            where.append("received_at >= ?")
-            args.append(query.since)
-        if query.until is not None:
-            where.append("received_at < ?")
-            args.append(query.until)
-        if query.before is not None:
-            where.append("id < ?")
-            args.append(query.before)
-        if query.phone is not None:  # through the sender and recipient indexes, whatever the rest
-            where.append("seq IN (SELECT seq FROM events WHERE sender = ? UNION ALL "
-                         "SELECT seq FROM events WHERE recipient = ?)")
-            args += [query.phone, query.phone]
-        sql = f"SELECT {EVENT_COLUMNS} FROM events"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(query.limit)
+        sql, args = queries.events(queries.SQLITE, query)
         return await self._read(
             lambda c: lifecycle_store.enrich_sqlite(c, [public_event(r) for r in c.execute(sql, args)]))
 
     async def message(self, connection: str, message_id: str) -> dict[str, Any] | None:
+        (state_sql, state_args), (events_sql, events_args) = queries.message(queries.SQLITE, connection, message_id)
+
         def run(c: sqlite3.Connection) -> dict[str, Any] | None:
-            state = c.execute("SELECT status, occurred_at, conflict, updated_at FROM messages "
-                              "WHERE connection = ? AND message_id = ?", (connection, message_id)).fetchone()
-            rows = c.execute(
-                f"SELECT {EVENT_COLUMNS}, effect FROM events WHERE connection = ? "
-                "AND (message_id = ? OR reply_to = ?) ORDER BY id", (connection, message_id, message_id)).fetchall()
-            view = message_view(connection, message_id, state, rows)
+            state = c.execute(state_sql, state_args).fetchone()
+            view = message_view(connection, message_id, state, c.execute(events_sql, events_args).fetchall())
             if view is not None:
                 lifecycle_store.enrich_sqlite(c, view["events"])
             return view
@@ -928,14 +708,7 @@ class SQLiteStore(Store):
 
     async def feed(self, after: int, limit: int = 500, connection: str | None = None,
                    type: str | None = None) -> list[tuple[int, dict[str, Any]]]:
-        sql = f"SELECT seq, {EVENT_COLUMNS} FROM events WHERE seq > ?"
-        args: list[Any] = [after]
-        for column, value in (("connection", connection), ("type", type)):
-            if value is not None:
-                sql += f" AND {column} = ?"
-                args.append(value)
-        sql += " ORDER BY seq LIMIT ?"
-        args.append(limit)
+        sql, args = queries.feed(queries.SQLITE, after, limit, connection, type)
 
         def run(c: sqlite3.Connection) -> list[tuple[int, dict[str, Any]]]:
             found = [(int(r[0]), public_event(r[1:])) for r in c.execute(sql, args)]
@@ -963,49 +736,6 @@ class SQLiteStore(Store):
             counts = [r[:8] for r in rows if r[1] is not None]
             durations = [(r[0], r[2], r[8]) for r in rows if r[1] is None]
             return stats.assemble(since, until, bucket_seconds, counts, durations, inbound)
-
-        return await self._read(run)
-
-    async def quarantined(self, limit: int = 50, before: str | None = None,
-                          connection: str | None = None, state: str = "open", since: str | None = None,
-                          until: str | None = None) -> list[dict[str, Any]]:
-        where: list[str] = [QUARANTINE_STATES[state]] if QUARANTINE_STATES[state] else []
-        args: list[Any] = []
-        for condition, value in (("q.first_seen >= ?", since), ("q.first_seen < ?", until)):
-            if value is not None:
-                where.append(condition)
-                args.append(value)
-        if before is not None:
-            where.append("q.id < ?")
-            args.append(before)
-        if connection is not None:
-            where.append("q.connection = ?")
-            args.append(connection)
-        return await self._quarantine_rows(where, args, limit)
-
-    async def quarantine_entry(self, quarantine_id: str) -> dict[str, Any] | None:
-        rows = await self._quarantine_rows(["q.id = ?"], [quarantine_id], 1)
-        return rows[0] if rows else None
-
-    async def _quarantine_rows(self, where: list[str], args: list[Any], limit: int) -> list[dict[str, Any]]:
-        sql = ("SELECT q.id, q.connection, q.provider, q.reason, q.http_status, q.attempts, q.first_seen, "
-               "q.last_seen, q.reprocessed_at, q.reprocess_result, r.method, r.path, r.query, r.headers, r.body, "
-               "r.client, q.dismissed_at, q.dismissed_by, q.dismissed_reason "
-               "FROM quarantine q JOIN raw_requests r ON r.id = q.raw_request_id")
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY q.id DESC LIMIT ?"
-
-        def run(c: sqlite3.Connection) -> list[dict[str, Any]]:
-            out = []
-            for r in c.execute(sql, [*args, limit]):
-                out.append({
-                    "id": r[0], "connection": r[1], "provider": r[2], "reason": r[3], "http_status": r[4],
-                    "attempts": r[5], "first_seen": r[6], "last_seen": r[7], "reprocessed_at": r[8],
-                    "reprocess_result": orjson.loads(r[9]) if r[9] else None,
-                    "request": request_view(*r[10:16]), **dismissal_view(r[16:19]),
-                })
-            return out
 
         return await self._read(run)
 
@@ -1040,24 +770,10 @@ class SQLiteStore(Store):
             raise
 
     async def put_subscription(self, subscription: Subscription) -> Subscription:
-        now = stamp(datetime.now(UTC))
-        sub = subscription
+        values = subscription_row(subscription, stamp(datetime.now(UTC)))
 
         def run(batch: _Batch) -> Subscription:
-            batch.conn.execute(
-                f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, target = excluded.target, "
-                "stream = excluded.stream, secrets = excluded.secrets, filters = excluded.filters, "
-                "enabled = excluded.enabled, ordered = excluded.ordered, timeout = excluded.timeout, "
-                "source = excluded.source, disabled_reason = excluded.disabled_reason, "
-                "updated_at = excluded.updated_at, batch_max = excluded.batch_max, batch_wait = excluded.batch_wait",
-                (sub.id, sub.kind, sub.target, sub.stream, orjson.dumps(list(sub.secrets)).decode(),
-                 orjson.dumps(sub.filters.to_dict()).decode(), int(sub.enabled), int(sub.ordered), sub.timeout,
-                 sub.source, None if sub.enabled else sub.disabled_reason, now, now, sub.batch_max, sub.batch_wait))
-            row = batch.conn.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
-                                     (sub.id,)).fetchone()
-            return subscription_from_row(row)
+            return subscription_from_row(batch.conn.execute(UPSERT_SUBSCRIPTION, values).fetchone())
 
         return await self._submit_subscriptions(run)
 
@@ -1069,25 +785,6 @@ class SQLiteStore(Store):
             return found
 
         return await self._submit_subscriptions(run)
-
-    async def subscriptions(self) -> list[Subscription]:
-        return await self._read(lambda c: [subscription_from_row(r) for r in c.execute(
-            f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id")])
-
-    async def subscription(self, subscription_id: str) -> Subscription | None:
-        def run(c: sqlite3.Connection) -> Subscription | None:
-            row = c.execute(f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?",
-                            (subscription_id,)).fetchone()
-            return subscription_from_row(row) if row else None
-
-        return await self._read(run)
-
-    async def database_id(self) -> str:
-        return await self._read(lambda c: str(c.execute("SELECT database_id FROM smshook_identity").fetchone()[0]))
-
-    async def subscription_stats(self) -> dict[str, dict[str, Any]]:
-        return await self._read(lambda c: subscription_stats(c.execute(SUBSCRIPTION_STATS_SQL),
-                                                             c.execute(DELIVERY_STATES_SQL).fetchall()))
 
     async def next_due(self) -> float | None:
         def run(c: sqlite3.Connection) -> float | None:
@@ -1123,14 +820,11 @@ class SQLiteStore(Store):
 
         return await self._submit(run)
 
-    async def record_attempt(self, delivery_id: str, owner: str, outcome: Outcome) -> bool:
-        return (await self.record_attempts(owner, [(delivery_id, outcome)]))[0]
-
     async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
         def run(batch: _Batch) -> list[bool]:
             conn = batch.conn
             recorded: list[bool] = []
-            counters = AttemptCounters()
+            counted: list[tuple[str, Outcome]] = []
             for delivery_id, outcome in outcomes:
                 if outcome.state == "delivered":
                     row = conn.execute(
@@ -1153,106 +847,31 @@ class SQLiteStore(Store):
                          outcome.at, delivery_id, owner)).fetchone()
                 recorded.append(row is not None)
                 if row is not None:
-                    counters.add(row[0], outcome)
-            for sub_id, (successes, last_success) in sorted(counters.successes.items()):
-                conn.execute("UPDATE subscriptions SET successes = successes + ?, "
-                             "last_success_at = max(coalesce(last_success_at, 0), ?) WHERE id = ?",
-                             (successes, last_success, sub_id))
-            for sub_id, (failures, error, at) in sorted(counters.failures.items()):
-                conn.execute("UPDATE subscriptions SET failures = failures + ?, last_error = ?, last_error_at = ? "
-                             "WHERE id = ?", (failures, error, at, sub_id))
-            for sub_id, (reason, at) in sorted(counters.disable.items()):
-                conn.execute("UPDATE subscriptions SET enabled = 0, disabled_reason = ?, updated_at = ? "
-                             "WHERE id = ?", (reason, ts_stamp(at), sub_id))
-            if counters.disable:
+                    counted.append((row[0], outcome))
+            statements, disabled = queries.counter_updates(queries.SQLITE, counted)
+            for sql, args in statements:
+                conn.execute(sql, args)
+            if disabled:
                 self._subscriptions_changed(conn)
             return recorded
 
         return await self._submit(run)
 
-    async def deliveries(self, query: DeliveryQuery) -> list[dict[str, Any]]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("subscription_id", query.subscription_id), ("state", query.state),
-                              ("event_id", query.event_id), ("connection", query.connection),
-                              ("message_id", query.message_id)):
-            if value is not None:
-                where.append(f"d.{column} = ?")
-                args.append(value)
-        if query.before is not None:
-            where.append("d.seq < ?")
-            args.append(int(query.before))
-        for condition, bound in (("d.created_at >= ?", query.since), ("d.created_at < ?", query.until)):
-            if bound is not None:
-                where.append(condition)
-                args.append(bound)
-        sql = f"SELECT {DELIVERY_COLUMNS} FROM deliveries d"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY d.seq DESC LIMIT ?"
-        args.append(query.limit)
-        return await self._read(lambda c: [delivery_view(r) for r in c.execute(sql, args)])
-
     async def replay(self, query: ReplayQuery, now: float) -> int:
-        if not (query.event_ids or query.subscription_id or query.message_id):
-            raise ValueError("replay needs event ids, a message or a subscription")
-
-        def conditions(alias: str) -> tuple[list[str], list[Any]]:
-            where: list[str] = []
-            args: list[Any] = []
-            if query.event_ids:
-                where.append(f"{alias}.id IN ({','.join('?' * len(query.event_ids))})")
-                args += query.event_ids
-            if query.connection is not None:
-                where.append(f"{alias}.connection = ?")
-                args.append(query.connection)
-            if query.message_id is not None:
-                where.append(f"{alias}.message_id = ?")
-                args.append(query.message_id)
-            if query.since is not None:
-                where.append(f"{alias}.received_at >= ?")
-                args.append(query.since)
-            if query.until is not None:
-                where.append(f"{alias}.received_at < ?")
-                args.append(query.until)
-            return where, args
+        sql, args = queries.replay(queries.SQLITE, query, now)
 
         def run(batch: _Batch) -> int:
             conn = batch.conn
-            where, args = conditions("ev")
-            if query.subscription_id is not None:
-                where.append("d.subscription_id = ?")
-                args.append(query.subscription_id)
-            if query.states:
-                where.append(f"d.state IN ({','.join('?' * len(query.states))})")
-                args += query.states
-            else:
-                where.append("d.state != 'delivering'")
-            count: int = conn.execute(
-                f"UPDATE deliveries SET {REPLAY_SET}, next_attempt_at = ?, "
-                "updated_at = ? WHERE seq IN (SELECT d.seq FROM deliveries d JOIN events ev ON ev.id = d.event_id "
-                f"WHERE {' AND '.join(where)})", (now, now, *args)).rowcount
+            count: int = conn.execute(sql, args).rowcount
             sub = self._subscriptions.get(query.subscription_id or "")
             if sub is not None and (query.since or query.until or query.event_ids or query.message_id):
                 # Events in range that this subscription never had (it came later): queue them now.
-                where, args = conditions("ev")
-                matcher = Matcher(sub)
-                rows = conn.execute(
-                    "SELECT ev.id, ev.type, ev.connection, ev.message_id, ev.status, ev.keyword, ev.text "
-                    f"FROM events ev WHERE {' AND '.join(where)} AND NOT EXISTS (SELECT 1 FROM deliveries d "
-                    "WHERE d.subscription_id = ? AND d.event_id = ev.id)", (*args, sub.id)).fetchall()
-                fresh = []
-                for r in rows:
-                    probe = Event(type=r[1], message_id=r[3], status=r[4], keyword=r[5], text=r[6])
-                    probe.connection = r[2]
-                    if matcher.matches(probe):
-                        fresh.append((delivery_id(sub.id, r[0]), sub.id, r[0], r[2], r[3], now, now, now))
+                fresh = backfill(conn.execute(*queries.replay_backfill(queries.SQLITE, query, sub.id)), sub, now)
                 conn.executemany(INSERT_DELIVERY, fresh)
                 count += len(fresh)
             return count
 
         return await self._submit(run)
-
 
 def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
     for future, value, error in items:
