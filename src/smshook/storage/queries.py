@@ -80,7 +80,7 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _nul_free(value: Any) -> Any:
+def nul_free_text(value: Any) -> Any:
     """A query argument as PostgreSQL stores it: NUL characters (from a URL's %00) as U+FFFD."""
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
@@ -89,7 +89,7 @@ SQLITE = Dialect(numbered=False, value=_same, position="seq", greatest="max",
                  # through the sender and recipient indexes, whatever the rest
                  phone="seq IN (SELECT seq FROM events WHERE sender = {0} UNION ALL "
                        "SELECT seq FROM events WHERE recipient = {0})")
-POSTGRES = Dialect(numbered=True, value=_nul_free, position="feed_pos", greatest="greatest",
+POSTGRES = Dialect(numbered=True, value=nul_free_text, position="feed_pos", greatest="greatest",
                    phone="(sender = {0} OR recipient = {0})")
 
 _FORMATTER = string.Formatter()

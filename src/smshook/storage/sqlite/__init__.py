@@ -2,8 +2,9 @@
 
 What is written and read is decided by the backend-neutral layer (:mod:`smshook.storage.plan`,
 :mod:`~smshook.storage.rows`, :mod:`~smshook.storage.queries`, :mod:`~smshook.storage.common`); this
-module keeps what is SQLite's own: the group-commit writer thread and its cross-process lock,
-multi-row INSERTs, savepoints per job, WAL checkpoints, reader connections.
+package keeps what is SQLite's own: the group-commit writer thread (here) with its batches,
+cross-process lock and multi-row INSERTs (:mod:`smshook.storage.sqlite.writer`), savepoints per job,
+WAL checkpoints, reader connections.
 
 Durability: WAL journal with ``synchronous=FULL``, so a commit returns only after the WAL is
 fsync'd. Throughput: one writer thread owns the write connection and drains a queue of jobs; every
@@ -19,16 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import functools
-import itertools
 import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -46,7 +43,6 @@ from smshook.forwarding.model import (
 from smshook.lifecycle import store as lifecycle_store
 from smshook.rejected import KEEP as REJECTED_KEEP
 from smshook.rejected import REJECTED_COLUMNS, RejectedRecord, rejected_row
-from smshook.status import MessageState
 from smshook.storage import queries, schema
 from smshook.storage.common import CommonStore
 from smshook.storage.contract import AppendResult, EventQuery, RawRecord
@@ -62,44 +58,26 @@ from smshook.storage.rows import (
     subscription_row,
 )
 from smshook.storage.rows import raw_row as raw_row  # a module global: tests replace it
+from smshook.storage.sqlite.writer import (
+    INSERT_DELIVERY,
+    INSERT_RAW,
+    KEY_CHUNK,
+    STOP,
+    Batch,
+    Job,
+    Retry,
+    Rows,
+    WriterLock,
+    resolve,
+)
+from smshook.storage.sqlite.writer import INSERT_EVENT as INSERT_EVENT  # re-exported (tests write rows)
 
 T = TypeVar("T")
 UPSERT_SUBSCRIPTION = queries.upsert_subscription(queries.SQLITE)
 
-# Python's sqlite3 binds int, float, str and bytearray parameters directly; for anything else, None
-# and bytes included, it first looks for an adapter, and when there is none it fails two attribute
-# lookups, formatting (and dropping) an AttributeError message each time: that was half the cost of
-# binding an events row (a dozen NULLs and a BLOB key). With an adapter registered it finds one with a
-# dict lookup instead. Both return the value unchanged (an empty dict's get() answers None), so no
-# stored value changes.
-_EMPTY: dict[None, None] = {}
-sqlite3.register_adapter(type(None), _EMPTY.get)
-sqlite3.register_adapter(bytes, bytes)
 
-INSERT_EVENT = (
-    f"INSERT INTO events ({EVENT_COLUMNS}, key, raw_request_id, effect) "
-    "VALUES (" + ", ".join("?" * 24) + ")"
-)
-INSERT_RAW = (
-    "INSERT INTO raw_requests (id, connection, provider, method, path, query, headers, body, client, "
-    "received_at, new_events, duplicates) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# first_seen is set once, on insert; sent_at (the provider's own submit time here) only fills a gap: a
-# registration's sent_at (smshook.lifecycle) wins.
-UPSERT_MESSAGE = (
-    "INSERT INTO messages (connection, message_id, status, occurred_at, conflict, updated_at, synthetic, first_seen, "
-    "sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (connection, message_id) DO UPDATE SET "
-    "status = excluded.status, occurred_at = excluded.occurred_at, conflict = excluded.conflict, "
-    "updated_at = excluded.updated_at, synthetic = excluded.synthetic, "
-    "sent_at = coalesce(messages.sent_at, excluded.sent_at)"
-)
-KEY_CHUNK = 500
 CHECKPOINT_INTERVAL = 0.2  # seconds between WAL checkpoints, made off the commit path (0: SQLite's own)
 WAL_RESTART_PAGES = 4000  # the writer lets the WAL start over when it has grown past this (16 MB)
-INSERT_DELIVERY = (
-    "INSERT OR IGNORE INTO deliveries (id, subscription_id, event_id, connection, message_id, state, attempts, "
-    "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)"
-)
 # Due deliveries of enabled subscriptions; for ordered ones, only the first unfinished one per message.
 CLAIM = (
     "SELECT d.seq, d.id, d.subscription_id, d.event_id, d.attempts FROM deliveries d "
@@ -151,189 +129,6 @@ STATS = (
 )
 
 
-def _insert_many(statement: str) -> Callable[[int], str]:
-    """``statement`` (one ``VALUES (...)`` row) for n rows: one statement per chunk of rows, so one
-    step (and one release of the GIL) instead of one per row."""
-    head, tail = statement.split(" VALUES ", 1)
-    row = tail[:tail.index(")") + 1]
-    rest = tail[len(row):]
-
-    @functools.lru_cache(maxsize=16)
-    def sql(n: int) -> str:
-        return f"{head} VALUES {', '.join([row] * n)}{rest}"
-
-    return sql
-
-
-INSERT_RAWS = _insert_many(INSERT_RAW)
-INSERT_EVENTS = _insert_many(INSERT_EVENT)
-UPSERT_MESSAGES = _insert_many(UPSERT_MESSAGE)
-INSERT_DELIVERIES = _insert_many(INSERT_DELIVERY)
-# Rows per statement: a few sizes (few distinct prepared statements), under SQLite's 32766 variables.
-CHUNKS = (1024, 256, 64, 16, 4, 1)
-
-
-def _write_rows(conn: sqlite3.Connection, sql: Callable[[int], str], rows: Sequence[tuple[Any, ...]]) -> None:
-    at = 0
-    for size in CHUNKS:
-        while len(rows) - at >= size:
-            conn.execute(sql(size), list(itertools.chain.from_iterable(rows[at:at + size])))
-            at += size
-
-
-@dataclass(slots=True)
-class _Rows:
-    """The events one job adds to its transaction: planned in Python, written by :meth:`_Batch.flush`."""
-
-    events: list[tuple[Any, ...]]
-    deliveries: list[tuple[Any, ...]]
-    changed: dict[tuple[str, str], MessageState]
-    fresh: set[bytes]
-    starts: dict[tuple[str, str], str] = field(default_factory=dict)  # provider submit times
-
-
-class _States(dict[tuple[str, str], MessageState | None]):
-    """Current message states as the planner reads them: prefetched per batch; a message not prefetched
-    (a re-processed quarantine entry's, or after a job was rolled back) is read when first asked for."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__()
-        self.conn = conn
-
-    def __missing__(self, key: tuple[str, str]) -> MessageState | None:
-        row = self.conn.execute(
-            "SELECT status, occurred_at, conflict, updated_at, synthetic FROM messages "
-            "WHERE connection = ? AND message_id = ?", key).fetchone()
-        state = MessageState(row[0], row[1], bool(row[2]), row[3], bool(row[4])) if row else None
-        self[key] = state
-        return state
-
-
-@dataclass
-class _Batch:
-    """State shared by the jobs of one transaction.
-
-    Append jobs only plan their rows (:meth:`add`); the rows of the whole batch are written with one
-    multi-row INSERT per table by :meth:`flush`, before any job that runs SQL itself and before COMMIT.
-    """
-
-    conn: sqlite3.Connection
-    known: set[bytes]  # keys already stored (in the database or by an earlier job of this batch)
-    states: _States = field(init=False)
-    raws: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    deliveries: list[tuple[Any, ...]] = field(default_factory=list)
-    messages: dict[tuple[str, str], MessageState] = field(default_factory=dict)
-    starts: dict[tuple[str, str], str] = field(default_factory=dict)
-    last: _Rows | None = None
-
-    def __post_init__(self) -> None:
-        self.states = _States(self.conn)
-
-    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
-        """Load the current states of these messages with one query per connection (per 500)."""
-        by_connection: dict[str, set[str]] = {}
-        for connection, message_id in keys:
-            if (connection, message_id) not in self.states:
-                by_connection.setdefault(connection, set()).add(message_id)
-        for connection, ids in by_connection.items():
-            wanted = list(ids)
-            for start in range(0, len(wanted), KEY_CHUNK):
-                chunk = wanted[start:start + KEY_CHUNK]
-                for message_id in chunk:
-                    self.states[(connection, message_id)] = None
-                for r in self.conn.execute(
-                        "SELECT message_id, status, occurred_at, conflict, updated_at, synthetic FROM messages "
-                        f"WHERE connection = ? AND message_id IN ({','.join('?' * len(chunk))})",
-                        (connection, *chunk)):
-                    self.states[(connection, r[0])] = MessageState(r[1], r[2], bool(r[3]), r[4], bool(r[5]))
-
-    def add(self, rows: _Rows) -> None:
-        self.last = rows
-        self.events += rows.events
-        self.deliveries += rows.deliveries
-        self.states.update(rows.changed)
-        self.messages.update(rows.changed)
-        self.starts.update(rows.starts)
-        self.known |= rows.fresh
-
-    def discard(self) -> None:
-        """Forget what the last job planned or wrote: it was rolled back to its savepoint."""
-        if self.last is not None:
-            self.known -= self.last.fresh
-            self.last = None
-        self.states.clear()
-        self.messages.clear()
-        self.starts.clear()
-        self.raws.clear()
-        self.events.clear()
-        self.deliveries.clear()
-
-    def flush(self) -> None:
-        conn = self.conn
-        if self.raws:
-            _write_rows(conn, INSERT_RAWS, self.raws)
-            self.raws.clear()
-        if self.events:
-            _write_rows(conn, INSERT_EVENTS, self.events)
-            self.events.clear()
-        if self.messages:
-            starts = self.starts
-            _write_rows(conn, UPSERT_MESSAGES, [
-                (c, m, s.status, s.occurred_at, int(s.conflict), s.updated_at, int(s.synthetic), s.updated_at,
-                 starts.get((c, m))) for (c, m), s in self.messages.items()
-            ])
-            self.messages.clear()
-            starts.clear()
-        if self.deliveries:
-            _write_rows(conn, INSERT_DELIVERIES, self.deliveries)
-            self.deliveries.clear()
-
-
-@dataclass
-class _Job:
-    run: Callable[[_Batch], Any]
-    keys: tuple[bytes, ...]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-    # An append: ``run`` only plans rows (no SQL); these are the messages whose state it reads.
-    messages: tuple[tuple[str, str], ...] | None = None
-
-
-class _WriterLock:
-    """Turns at writing for the processes that share one database file (``serve --workers N``, the CLI).
-
-    SQLite lets one writer in at a time and makes the others poll, sleeping up to 100 ms between tries
-    (its busy handler): with two processes committing back to back, one waited seconds for its turn
-    (csoft load, 2 workers: p99 1.6 s; bench/README.md). Each batch takes a blocking ``flock`` on a lock
-    file beside the database first, which the kernel hands to a waiting process the moment it is
-    released; SQLite's own locks still guard the data. ``:memory:`` needs none.
-    """
-
-    def __init__(self, database: str) -> None:
-        self.fd = None if database == ":memory:" else os.open(database + "-lock", os.O_CREAT | os.O_RDWR, 0o600)
-
-    def __enter__(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)  # releases the GIL while it waits
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-class _Retry(Exception):
-    """Writing the planned rows of a batch failed: redo the batch job by job."""
-
-
-_STOP = object()
-
-
 class SQLiteStore(CommonStore):
     def __init__(self, path: str | Path, *, batch_limit: int = 2048, auto_migrate: bool = True) -> None:
         self.path = str(path)
@@ -369,7 +164,7 @@ class SQLiteStore(CommonStore):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with map_exceptions(f"cannot open SQLite database {self.path}"):
             await asyncio.to_thread(self.migrate, self.auto_migrate)
-            turn = _WriterLock(self.path)
+            turn = WriterLock(self.path)
         self._closed = False
         self._thread = threading.Thread(target=self._writer, args=(turn,), name="smshook-sqlite-writer", daemon=True)
         self._thread.start()
@@ -415,7 +210,7 @@ class SQLiteStore(CommonStore):
         if self._closed:
             return
         self._closed = True
-        self._queue.put(_STOP)
+        self._queue.put(STOP)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join)
         with self._readers_lock:
@@ -424,17 +219,17 @@ class SQLiteStore(CommonStore):
             self._readers.clear()
 
     # -- writes -----------------------------------------------------------------------------------
-    async def _submit(self, run: Callable[[_Batch], T], keys: tuple[bytes, ...] = (),
+    async def _submit(self, run: Callable[[Batch], T], keys: tuple[bytes, ...] = (),
                       messages: tuple[tuple[str, str], ...] | None = None) -> T:
         if self._closed:
             raise StoreError("store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(run, keys, future, loop, messages))
+        self._queue.put(Job(run, keys, future, loop, messages))
         return await future
 
     async def append(self, raw: RawRecord, events: list[Event]) -> AppendResult:
-        def plan(batch: _Batch) -> AppendResult:  # no SQL: the batch writes the rows (_Batch.flush)
+        def plan(batch: Batch) -> AppendResult:  # no SQL: the batch writes the rows (Batch.flush)
             result = self._store_events(batch, raw.id, raw.received_at, events)
             batch.raws.append(raw_row(raw, result.new_count, result.duplicates))
             return result
@@ -443,7 +238,7 @@ class SQLiteStore(CommonStore):
                           if e.type == "status" and e.message_id and e.status})
         return await self._submit(plan, tuple([e.key for e in events]), messages)
 
-    def _store_events(self, batch: _Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
+    def _store_events(self, batch: Batch, raw_id: str, received_at: str, events: list[Event]) -> AppendResult:
         """Plan the new events of one request, their messages' states and their deliveries (written by
         the batch's next flush)."""
         plan = plan_events(events, raw_id, received_at, batch.known, batch.states)
@@ -453,7 +248,7 @@ class SQLiteStore(CommonStore):
             windows = self.link_windows
             waits = self._link_waits(batch.conn, plan.stored, windows) if windows else {}
             deliveries = fan_out(plan.stored, matchers, time.time(), waits)
-        batch.add(_Rows(plan.rows, deliveries, plan.changed, plan.fresh, plan.starts))
+        batch.add(Rows(plan.rows, deliveries, plan.changed, plan.fresh, plan.starts))
         return AppendResult(tuple(plan.new), len(deliveries))
 
     @staticmethod
@@ -465,7 +260,7 @@ class SQLiteStore(CommonStore):
         return link_waits(held, registered, windows)
 
     async def resolve_quarantine(self, quarantine_id: str, events: list[Event], at: str) -> AppendResult:
-        def run(batch: _Batch) -> AppendResult | LookupError | ValueError:
+        def run(batch: Batch) -> AppendResult | LookupError | ValueError:
             conn = batch.conn
             row = conn.execute("SELECT raw_request_id, reprocessed_at FROM quarantine WHERE id = ?",
                                (quarantine_id,)).fetchone()
@@ -485,7 +280,7 @@ class SQLiteStore(CommonStore):
     async def quarantine(self, raw: RawRecord, reason: str, http_status: int) -> str:
         digest = quarantine_digest(raw)
 
-        def run(batch: _Batch) -> str:
+        def run(batch: Batch) -> str:
             conn = batch.conn
             row = conn.execute("SELECT id FROM quarantine WHERE digest = ?", (digest,)).fetchone()
             if row:
@@ -503,7 +298,7 @@ class SQLiteStore(CommonStore):
         return await self._submit(run)
 
     async def record_rejected(self, entry: RejectedRecord) -> str:
-        def run(batch: _Batch) -> str:
+        def run(batch: Batch) -> str:
             conn = batch.conn
             row = conn.execute("SELECT id FROM rejected_requests WHERE digest = ?", (entry.digest,)).fetchone()
             if row:
@@ -518,7 +313,7 @@ class SQLiteStore(CommonStore):
 
         return await self._submit(run)
 
-    def _writer(self, turn: _WriterLock) -> None:
+    def _writer(self, turn: WriterLock) -> None:
         conn = self._connect()
         checkpoints = threading.Event()
         checkpointer = None
@@ -535,16 +330,16 @@ class SQLiteStore(CommonStore):
             stopping = False
             while not stopping:
                 job = self._queue.get()
-                if job is _STOP:
+                if job is STOP:
                     break
-                jobs: list[_Job] = [job]
+                jobs: list[Job] = [job]
                 with turn:  # what arrived while another process had its turn joins this batch
                     while len(jobs) < self.batch_limit:
                         try:
                             job = self._queue.get_nowait()
                         except queue.Empty:
                             break
-                        if job is _STOP:
+                        if job is STOP:
                             stopping = True
                             break
                         jobs.append(job)
@@ -572,13 +367,13 @@ class SQLiteStore(CommonStore):
         finally:
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+    def _commit(self, conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[Any, BaseException | None]]:
         started = time.perf_counter()
-        failed: tuple[type[BaseException], ...] = (*driver_errors(), _Retry)
+        failed: tuple[type[BaseException], ...] = (*driver_errors(), Retry)
         try:
             try:
                 results = self._transaction(conn, jobs, safe=False)
-            except _Retry:  # writing the batch's rows failed: redo it job by job, to fail only the culprit
+            except Retry:  # writing the batch's rows failed: redo it job by job, to fail only the culprit
                 conn.execute("ROLLBACK")
                 results = self._transaction(conn, jobs, safe=True)
         except failed as exc:
@@ -590,7 +385,7 @@ class SQLiteStore(CommonStore):
         self._committed(len(jobs), time.perf_counter() - started)
         return results
 
-    def _transaction(self, conn: sqlite3.Connection, jobs: list[_Job], *,
+    def _transaction(self, conn: sqlite3.Connection, jobs: list[Job], *,
                      safe: bool) -> list[tuple[Any, BaseException | None]]:
         """One transaction for a batch of jobs. Appends only plan their rows, written together by
         ``batch.flush()`` (before any other job and before COMMIT); the other jobs run their own SQL,
@@ -600,7 +395,7 @@ class SQLiteStore(CommonStore):
         conn.execute("BEGIN IMMEDIATE")
         if conn.execute("PRAGMA user_version").fetchone()[0] != self._subscriptions_version:
             self._load_subscriptions(conn)  # another process changed the subscriptions
-        batch = _Batch(conn, self._known_keys(conn, (k for job in jobs for k in job.keys)))
+        batch = Batch(conn, self._known_keys(conn, (k for job in jobs for k in job.keys)))
         batch.prefetch(m for job in jobs if job.messages for m in job.messages)
         for job in jobs:
             if job.messages is not None and not safe:
@@ -609,13 +404,13 @@ class SQLiteStore(CommonStore):
                     results.append((job.run(batch), None))
                 except Exception as exc:
                     if batch.last is not None:  # it failed after adding rows: only safe mode can undo that
-                        raise _Retry from exc
+                        raise Retry from exc
                     results.append((None, StoreError(f"could not store: {exc}")))
                 continue
             try:
                 batch.flush()
             except Exception as exc:
-                raise _Retry from exc
+                raise Retry from exc
             batch.last = None
             conn.execute("SAVEPOINT job")
             try:
@@ -631,7 +426,7 @@ class SQLiteStore(CommonStore):
         try:
             batch.flush()
         except Exception as exc:
-            raise _Retry from exc
+            raise Retry from exc
         conn.execute("COMMIT")
         return results
 
@@ -646,13 +441,13 @@ class SQLiteStore(CommonStore):
         return known
 
     @staticmethod
-    def _settle(jobs: list[_Job], results: list[tuple[Any, BaseException | None]]) -> None:
+    def _settle(jobs: list[Job], results: list[tuple[Any, BaseException | None]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for job, (value, error) in zip(jobs, results, strict=True):
             by_loop.setdefault(job.loop, []).append((job.future, value, error))
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
-                loop.call_soon_threadsafe(_resolve, items)
+                loop.call_soon_threadsafe(resolve, items)
 
     # -- reads ------------------------------------------------------------------------------------
     dialect = queries.SQLITE
@@ -754,10 +549,10 @@ class SQLiteStore(CommonStore):
         conn.execute(f"PRAGMA user_version = {int(version) + 1}")
         self._load_subscriptions(conn)
 
-    async def _submit_subscriptions(self, run: Callable[[_Batch], T]) -> T:
+    async def _submit_subscriptions(self, run: Callable[[Batch], T]) -> T:
         """A write that changes subscriptions; the cache is refreshed inside the same transaction."""
 
-        def wrapped(batch: _Batch) -> T:
+        def wrapped(batch: Batch) -> T:
             value = run(batch)
             self._subscriptions_changed(batch.conn)
             return value
@@ -772,13 +567,13 @@ class SQLiteStore(CommonStore):
     async def put_subscription(self, subscription: Subscription) -> Subscription:
         values = subscription_row(subscription, stamp(datetime.now(UTC)))
 
-        def run(batch: _Batch) -> Subscription:
+        def run(batch: Batch) -> Subscription:
             return subscription_from_row(batch.conn.execute(UPSERT_SUBSCRIPTION, values).fetchone())
 
         return await self._submit_subscriptions(run)
 
     async def delete_subscription(self, subscription_id: str) -> bool:
-        def run(batch: _Batch) -> bool:
+        def run(batch: Batch) -> bool:
             found = batch.conn.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,)).rowcount > 0
             batch.conn.execute("DELETE FROM deliveries WHERE subscription_id = ? AND state IN ('pending', "
                                "'delivering')", (subscription_id,))
@@ -801,7 +596,7 @@ class SQLiteStore(CommonStore):
         sql = CLAIM if not skipped else CLAIM.replace(
             " ORDER BY", f" AND d.subscription_id NOT IN ({','.join('?' * len(skipped))}) ORDER BY")
 
-        def run(batch: _Batch) -> list[Claimed]:
+        def run(batch: Batch) -> list[Claimed]:
             conn = batch.conn
             rows = conn.execute(sql, (now, *skipped, limit)).fetchall()
             if not rows:
@@ -821,7 +616,7 @@ class SQLiteStore(CommonStore):
         return await self._submit(run)
 
     async def record_attempts(self, owner: str, outcomes: Sequence[tuple[str, Outcome]]) -> list[bool]:
-        def run(batch: _Batch) -> list[bool]:
+        def run(batch: Batch) -> list[bool]:
             conn = batch.conn
             recorded: list[bool] = []
             counted: list[tuple[str, Outcome]] = []
@@ -860,7 +655,7 @@ class SQLiteStore(CommonStore):
     async def replay(self, query: ReplayQuery, now: float) -> int:
         sql, args = queries.replay(queries.SQLITE, query, now)
 
-        def run(batch: _Batch) -> int:
+        def run(batch: Batch) -> int:
             conn = batch.conn
             count: int = conn.execute(sql, args).rowcount
             sub = self._subscriptions.get(query.subscription_id or "")
@@ -872,12 +667,3 @@ class SQLiteStore(CommonStore):
             return count
 
         return await self._submit(run)
-
-def _resolve(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, value, error in items:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
