@@ -40,7 +40,7 @@ def test_the_planner_dedups_against_known_keys_and_inside_the_request() -> None:
     plan = plan_events([again, fresh, inbound("hello")], "raw1", RECEIVED, known, states)
     assert plan.new == [False, True, False]
     assert plan.stored == [fresh] and len(plan.rows) == 1 and plan.rows[0][0] == fresh.id
-    assert plan.fresh == {fresh.key} and plan.status_keys == set()
+    assert plan.fresh == {fresh.key}
     assert known == {stored.key} and states == {("csoft", "m1"): None}  # the inputs are left alone
 
 
@@ -51,7 +51,7 @@ def test_the_planner_advances_a_message_through_its_events_in_order() -> None:
     assert plan.new == [True, True, True]
     assert plan.changed[("csoft", "m1")].status == "delivered"  # a final state is not undone by a late one
     assert [row[-1] for row in plan.rows] == ["applied", "applied", "late"]
-    assert plan.status_keys == {e.key for e in events}
+    assert plan.stored == events and plan.fresh == {e.key for e in events}
 
 
 def test_the_planner_drops_a_synthetic_expiry_after_a_real_final() -> None:

@@ -32,19 +32,21 @@ MessageKey = tuple[str, str]  # (connection, message_id)
 @dataclass(slots=True)
 class Planned:
     """One request's plan. ``new[i]``: whether ``events[i]`` is to be stored; ``rows``: their events
-    rows (:func:`smshook.storage.rows.event_row`), in order, for ``stored``; ``changed``: the messages'
-    new states; ``starts``: the provider's submit times (fill ``messages.sent_at`` when empty);
-    ``fresh``: the new keys; ``status_keys``: the new keys of status events (their messages are locked
-    on PostgreSQL, so they cannot lose their key to another instance)."""
+    rows (:func:`smshook.storage.rows.event_row`), in order; ``changed``: the messages' new states;
+    ``starts``: the provider's submit times (fill ``messages.sent_at`` when empty); ``fresh``: the new
+    keys. Only what every append needs is built in the loop; the rest is derived on demand."""
 
     events: Sequence[Event]
     new: list[bool]
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    stored: list[Event] = field(default_factory=list)
     changed: dict[MessageKey, MessageState] = field(default_factory=dict)
     starts: dict[MessageKey, str] = field(default_factory=dict)
     fresh: set[bytes] = field(default_factory=set)
-    status_keys: set[bytes] = field(default_factory=set)
+
+    @property
+    def stored(self) -> list[Event]:
+        """The events to store, in order (for the outbox fan-out)."""
+        return [e for e, new in zip(self.events, self.new, strict=True) if new]
 
 
 def status_messages(events: Iterable[Event]) -> tuple[MessageKey, ...]:
@@ -59,7 +61,7 @@ def plan_events(events: Sequence[Event], raw_id: str, received_at: str, known: C
     when unknown). Neither is changed: the caller merges ``fresh`` and ``changed`` once the plan is
     taken (the next request of the batch is planned on top of them)."""
     plan = Planned(events, [])
-    new, rows, stored, changed, fresh = plan.new, plan.rows, plan.stored, plan.changed, plan.fresh
+    new, rows, changed, fresh = plan.new, plan.rows, plan.changed, plan.fresh
     for event in events:
         if event.key in known or event.key in fresh:
             new.append(False)
@@ -76,11 +78,9 @@ def plan_events(events: Sequence[Event], raw_id: str, received_at: str, known: C
                 plan.starts[key] = stamp(event.submitted_at) or ""
             if state is not current or event.submitted_at is not None:
                 changed[key] = state
-            plan.status_keys.add(event.key)
         fresh.add(event.key)
         new.append(True)
         rows.append(event_row(event, raw_id, effect))
-        stored.append(event)
     return plan
 
 

@@ -397,15 +397,16 @@ class PostgresStore(CommonStore):
         inserted: dict[bytes, int] = {}
         if rows:
             inserted = {bytes(r[1]): r[0] for r in await batch.conn.fetch(INSERT_EVENTS, *zip(*rows, strict=True))}
-        if not all(plan.status_keys <= inserted.keys() for plan in plans):
-            # cannot happen under the message locks: be safe, not sorry
+        planned = [plan.stored for plan in plans]
+        if any(e.key not in inserted for events in planned for e in events if e.type == "status" and e.message_id
+               and e.status):  # cannot happen under the message locks: be safe, not sorry
             raise StoreError("a status event was stored concurrently by another writer")
         changed = {key: state for plan in plans for key, state in plan.changed.items()}
         if changed:
             await batch.conn.executemany(UPSERT_MESSAGE, [
                 (c, m, s.status, s.occurred_at, s.conflict, s.updated_at, int(s.synthetic), batch.start_of((c, m)))
                 for (c, m), s in changed.items()])
-        stored = [[e for e in plan.stored if e.key in inserted] for plan in plans]
+        stored = [[e for e in events if e.key in inserted] for events in planned]
         results, deliveries = [], []
         waits = await batch.link_waits([e for events in stored for e in events]) if batch.matchers else {}
         now = time.time()

@@ -246,8 +246,9 @@ class SQLiteStore(CommonStore):
         matchers = self._matchers
         if matchers and plan.rows:  # the transactional outbox: queued in the same transaction
             windows = self.link_windows
-            waits = self._link_waits(batch.conn, plan.stored, windows) if windows else {}
-            deliveries = fan_out(plan.stored, matchers, time.time(), waits)
+            stored = plan.stored
+            waits = self._link_waits(batch.conn, stored, windows) if windows else {}
+            deliveries = fan_out(stored, matchers, time.time(), waits)
         batch.add(Rows(plan.rows, deliveries, plan.changed, plan.fresh, plan.starts))
         return AppendResult(tuple(plan.new), len(deliveries))
 
