@@ -16,7 +16,7 @@ import collections
 import re
 from pathlib import Path
 
-SQLITE = Path(__file__).resolve().parent.parent / "src" / "smshook" / "storage" / "sqlite.py"
+SQLITE = Path(__file__).resolve().parent.parent / "src" / "smshook" / "storage" / "sqlite" / "__init__.py"
 
 # (bucket, pattern on one frame "function (file:line)"), first match from the innermost frame out.
 MAIN = [
@@ -30,8 +30,8 @@ MAIN = [
     ("event loop (uvloop, asyncio)", r"asyncio/runners\.py|uvicorn/server\.py|uvicorn/main\.py"),
 ]
 WRITER = [
-    ("INSERT/SELECT statements (bind + execute)", r"_write_rows|_known_keys|prefetch|_Batch\.flush|_Batch\.state"),
-    ("planning rows (Python: dedup, status rules, rows)", r"_store_events|event_row|advance|plan "),
+    ("INSERT/SELECT statements (bind + execute)", r"write_rows|_known_keys|prefetch|Batch\.flush|__missing__"),
+    ("planning rows (Python: dedup, status rules, rows)", r"_store_events|plan_events|fan_out|event_row|advance|plan "),
     ("waking the waiting requests", r"_settle|_resolve"),
     ("checkpoint (WAL restart)", r"wal_checkpoint"),
 ]

@@ -15,7 +15,8 @@
     └── StoreError             the store could not commit: answer so that the provider retries (503)
 
 Foreign exceptions (``ValueError`` from a date parser, ``sqlite3.Error``, ...) are translated
-at the boundary with ``raise ... from``, so callers only ever catch these. Every class but
+at the boundary with ``raise ... from``, so callers only ever catch these (the database drivers'
+errors in one place: :func:`smshook.storage.errors.map_exceptions`). Every class but
 :class:`ConfigError` and :class:`StoreError` carries ``status``, the HTTP status to answer with.
 """
 

@@ -135,19 +135,6 @@ def rejected_row(entry: RejectedRecord, *, nul_free: bool = False) -> tuple[Any,
             entry.client)
 
 
-def rejected_where(before: str | None, connection: str | None, mark: str, since: str | None = None,
-                   until: str | None = None) -> tuple[str, list[Any]]:
-    """The WHERE clause of a listing (first seen in ``[since, until)`` when given); ``mark``: ``?``
-    (SQLite) or ``$`` (numbered, PostgreSQL)."""
-    clauses, args = [], []
-    for clause, value in (("id < {}", before), ("connection = {}", connection), ("first_seen >= {}", since),
-                          ("first_seen < {}", until)):
-        if value is not None:
-            args.append(value)
-            clauses.append(clause.format("?" if mark == "?" else f"${len(args)}"))
-    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
-
-
 def rejected_view(r: Any) -> dict[str, Any]:
     """A row (in :data:`REJECTED_COLUMNS` order) as the API shows it."""
     return row_view({

@@ -32,7 +32,7 @@ from smshook.privacy import subscriber_digits
 from smshook.providers import formats
 
 if TYPE_CHECKING:
-    from smshook.lifecycle.store import Db
+    from smshook.lifecycle.db import Db
 
 EVERY = ""  # the scope column's "every sender" (STOPALL), NULL in events
 

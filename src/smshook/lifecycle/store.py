@@ -15,14 +15,17 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from smshook.events import shown, stamp
 from smshook.lifecycle import erased, optouts, parts
+from smshook.lifecycle.db import Db
 from smshook.lifecycle.registration import ROW_COLUMNS, Registration, differences, from_row, to_row
 from smshook.status import FINAL
+from smshook.storage import queries
+from smshook.storage.locks import LOCK_BASE, LOCK_STRIPES, message_stripe
 
 if TYPE_CHECKING:
     from smshook.storage.base import Store
@@ -30,14 +33,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 OPEN = "('pending', 'sent', 'buffered', 'unknown')"
 CHUNK = 500
-
-
-class Db(Protocol):
-    dialect: str
-
-    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-    async def execute(self, sql: str, args: Sequence[Any] = ()) -> int: ...
 
 
 class SQLiteDb:
@@ -92,9 +87,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _is_sqlite(store: Store) -> bool:
-    from smshook.storage.sqlite import SQLiteStore
-
-    return isinstance(store, SQLiteStore)
+    return getattr(store, "dialect", None) is queries.SQLITE
 
 
 async def read(store: Store, fn: Callable[[Db], Awaitable[T]]) -> T:
@@ -113,8 +106,6 @@ async def write(store: Store, fn: Callable[[Db], Awaitable[T]], messages: Iterab
             return run_sync(fn(SQLiteDb(batch.conn)))  # type: ignore[arg-type]
 
         return await store._submit(job)  # type: ignore[attr-defined,no-any-return]
-    from smshook.storage.postgres import LOCK_BASE, LOCK_STRIPES, message_stripe
-
     stripes = sorted({message_stripe(c, m) for c, m in messages})
 
     async def run(conn: Any) -> T:
@@ -305,7 +296,8 @@ async def _final_at(db: Db, connection: str, ids: Sequence[str]) -> dict[str, st
 
 
 async def _registered_view(db: Db, reg: Registration) -> dict[str, Any]:
-    from smshook.storage.sqlite import EVENT_COLUMNS, public_event
+    from smshook.storage.queries import EVENT_COLUMNS
+    from smshook.storage.rows import public_event
 
     tracked = list(reg.tracked)
     states = {r[0]: r for r in await db.fetch(

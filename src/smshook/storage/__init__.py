@@ -1,12 +1,12 @@
-"""Storage backends. :func:`open_store` picks one from a database URL; the contract every backend
-fulfils is :class:`smshook.storage.base.Store`."""
+"""Storage backends. :func:`make_store` picks one from a database URL; the contract every backend
+fulfils is :class:`smshook.storage.contract.Store` (the union of focused protocols)."""
 
 from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
 from smshook.errors import ConfigError
-from smshook.storage.base import AppendResult, EventQuery, RawRecord, Store
+from smshook.storage.contract import AppendResult, EventQuery, RawRecord, Store
 
 __all__ = ["AppendResult", "EventQuery", "RawRecord", "Store", "make_store"]
 

@@ -24,7 +24,7 @@ from smshook.events import stamp, uuid7
 from smshook.lifecycle import erased, optouts
 from smshook.lifecycle import store as lifecycle_store
 from smshook.privacy import ERASED, Retention, Scrubber
-from smshook.storage.base import Store
+from smshook.storage.contract import Store
 
 if TYPE_CHECKING:
     from smshook.storage.postgres import Conn
@@ -431,11 +431,7 @@ async def _prune_registrations(db: _Db, retention: Retention, now: datetime, don
             f"AND NOT {alive})", [*args, *alive_args])
         done.registrations = int(n)
         return
-    while True:
-        rows = await db.fetch(f"SELECT connection, message_id FROM registrations WHERE {cond} AND {empty} LIMIT ?",
-                              [*args, batch])
-        if not rows:
-            return
+    async def step(rows: list[tuple[Any, ...]]) -> bool:
         statements: list[Statement] = []
         for connection, message_id in rows:
             # the same condition in every statement: a receipt that came meanwhile keeps all of it
@@ -451,7 +447,21 @@ async def _prune_registrations(db: _Db, retention: Retention, now: datetime, don
         counts = await db.write(statements)
         done.messages += sum(counts[0::3])
         done.registrations += sum(counts[2::3])
-        if not any(counts[2::3]):
+        return any(counts[2::3])
+
+    await _in_batches(db, f"SELECT connection, message_id FROM registrations WHERE {cond} AND {empty}", args,
+                      batch, pause, step)
+
+
+async def _in_batches(db: _Db, select: str, args: list[Any], batch: int,
+                      pause: Callable[[], Awaitable[None]] | None,
+                      step: Callable[[list[tuple[Any, ...]]], Awaitable[bool]]) -> None:
+    """Delete in short transactions: ``select`` (no LIMIT) names up to ``batch`` candidates at a time,
+    ``step`` deletes them and says whether it deleted any (when not, the rest is kept for a reason
+    that came meanwhile: stop); ``pause`` is awaited between batches."""
+    while True:
+        rows = await db.fetch(f"{select} LIMIT ?", [*args, batch])
+        if not rows or not await step(rows):
             return
         if pause is not None:
             await pause()
@@ -481,11 +491,7 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                                     f"WHERE {prunable})", args)
             done.deliveries = int(n)
         else:
-            while True:
-                rows = await db.fetch(f"SELECT id, connection, message_id FROM events WHERE {prunable} LIMIT ?",
-                                      [*args, batch])
-                if not rows:
-                    break
+            async def events_step(rows: list[tuple[Any, ...]]) -> bool:
                 ids = [r[0] for r in rows]
                 in_ids, id_args = db.among("event_id", ids)
                 in_events, event_args = db.among("id", ids)
@@ -504,10 +510,10 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                 done.deliveries += counts[0]
                 done.events += counts[1]
                 done.messages += sum(counts[2:])
-                if counts[1] == 0:  # every candidate gained an unfinished delivery meanwhile
-                    break
-                if pause is not None:
-                    await pause()
+                return counts[1] > 0  # else every candidate gained an unfinished delivery meanwhile
+
+            await _in_batches(db, f"SELECT id, connection, message_id FROM events WHERE {prunable}", args, batch,
+                              pause, events_step)
         await _prune_registrations(db, retention, now, done, dry_run, batch, pause)
     expired = _expiry(db, retention, 1, now)
     if expired is not None:
@@ -519,11 +525,7 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                                     f"raw_requests WHERE {cond} AND {_NEEDED})", args)
             done.quarantine = int(n)
         else:
-            while True:
-                rows = await db.fetch(f"SELECT id FROM raw_requests WHERE {cond} AND {_NEEDED} LIMIT ?",
-                                      [*args, batch])
-                if not rows:
-                    break
+            async def raw_step(rows: list[tuple[Any, ...]]) -> bool:
                 ids = [r[0] for r in rows]
                 in_raw, raw_args = db.among("raw_request_id", ids)
                 in_ids, id_args = db.among("id", ids)
@@ -534,10 +536,10 @@ async def prune(store: Store, retention: Retention, *, dry_run: bool = False, no
                 ])
                 done.quarantine += counts[0]
                 done.raw_requests += counts[1]
-                if counts[1] == 0:
-                    break
-                if pause is not None:
-                    await pause()
+                return counts[1] > 0
+
+            await _in_batches(db, f"SELECT id FROM raw_requests WHERE {cond} AND {_NEEDED}", args, batch, pause,
+                              raw_step)
     totals = done.counts()
     if not dry_run and any(totals.values()):
         await audit(store, "prune", actor, totals)
