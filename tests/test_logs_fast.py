@@ -80,53 +80,57 @@ def test_the_fast_line_is_the_logging_line(fmt: str, mask: bool, path: str, know
         assert "447700900123" not in fast
 
 
-async def test_lines_wait_for_the_end_of_the_loops_turn_and_keep_their_order() -> None:
-    log = logging.getLogger("smshook.test")
+def handler() -> logs.StderrHandler:
+    found = logging.getLogger().handlers[0]
+    assert isinstance(found, logs.StderrHandler)
+    return found
+
+
+def texts(stream: io.StringIO) -> list[str]:
+    return [line.split(": ", 1)[1] if ": " in line else line for line in stream.getvalue().splitlines()]
+
+
+async def test_access_lines_wait_for_the_end_of_the_loops_turn_and_keep_their_order() -> None:
     with alone() as stream:
         for n in range(5):
-            log.info("line %d", n)
+            handler().write(f"access {n}", batched=True)
         assert stream.getvalue() == ""  # not yet: one write at the end of this turn
         await asyncio.sleep(0)
-        lines = stream.getvalue().splitlines()
-    assert [line.split(": ", 1)[1] for line in lines] == [f"line {n}" for n in range(5)]
+        assert texts(stream) == [f"access {n}" for n in range(5)]
 
 
-def test_a_line_from_another_thread_goes_out_at_once_after_those_waiting() -> None:
+async def test_any_other_line_goes_out_at_once_after_the_waiting_access_lines() -> None:
+    """A process can end without another turn of its loop (uvicorn re-raises SIGTERM after its
+    shutdown lines): a message never waits, and takes the waiting access lines with it."""
     log = logging.getLogger("smshook.test")
-
-    async def on_the_loop() -> None:
-        log.info("first")  # buffered; the loop ends before its turn does
-
     with alone() as stream:
-        asyncio.run(on_the_loop())
-        log.info("second")  # no loop here: written at once, after "first"
-    assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == ["first", "second"]
+        handler().write("access 1", batched=True)
+        log.info("shutting down")
+        assert texts(stream) == ["access 1", "shutting down"]
+
+
+def test_a_batched_line_off_any_loop_goes_out_at_once() -> None:
+    with alone() as stream:
+        handler().write("access 1", batched=True)
+        assert texts(stream) == ["access 1"]
 
 
 async def test_a_loop_that_ended_before_its_turn_holds_no_line_back() -> None:
-    log = logging.getLogger("smshook.test")
     with alone() as stream:
-        handler = logging.getLogger().handlers[0]
         gone = asyncio.new_event_loop()
         gone.close()
-        # a line left waiting by a loop that closed before its turn came
-        handler._lines.append("2026-01-01T00:00:00.000Z INFO smshook.test: first")  # type: ignore[attr-defined]
-        handler._flush_on = gone  # type: ignore[attr-defined]
-        log.info("second")  # this loop is asked to write both
+        handler()._lines.append("first")  # left waiting by a loop that closed before its turn came
+        handler()._flush_on = gone
+        handler().write("second", batched=True)  # this loop is asked to write both
         await asyncio.sleep(0)
-        assert [line.split(": ", 1)[1] for line in stream.getvalue().splitlines()] == ["first", "second"]
+        assert texts(stream) == ["first", "second"]
 
 
-def test_many_waiting_lines_go_out_without_waiting_for_the_turn() -> None:
-    log = logging.getLogger("smshook.test")
-
-    async def burst() -> int:
-        for n in range(logs.MAX_WAITING_LINES):
-            log.info("line %d", n)
-        return len(stream.getvalue().splitlines())
-
+async def test_many_waiting_lines_go_out_without_waiting_for_the_turn() -> None:
     with alone() as stream:
-        assert asyncio.run(burst()) == logs.MAX_WAITING_LINES  # written at the limit, before the turn ended
+        for n in range(logs.MAX_WAITING_LINES):
+            handler().write(f"access {n}", batched=True)
+        assert len(texts(stream)) == logs.MAX_WAITING_LINES  # written at the limit, before the turn ended
 
 
 def test_timestamps_match_datetimes_rounding() -> None:

@@ -251,16 +251,19 @@ class StderrHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def write(self, line: str) -> None:
-        """Writes one finished line. On an event loop's thread the line waits for the end of the
-        loop's current turn and goes out with the others of that turn, in one write: under load,
-        one system call (and one release of the GIL) per few dozen access lines instead of one per
-        line, a third of the hook path's CPU before (bench/README.md). Elsewhere it goes out at once,
-        after any lines still waiting."""
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+    def write(self, line: str, *, batched: bool = False) -> None:
+        """Writes one finished line, at once. ``batched`` (access lines, :func:`fast_line`): on an
+        event loop's thread the line waits for the end of the loop's current turn and goes out with
+        the others of that turn in one write: under load one system call (and one release of the
+        GIL) per several access lines instead of one per line. Any other line goes out at once, after
+        the lines still waiting, so a process that ends abruptly (uvicorn re-raises SIGTERM after its
+        shutdown) loses at most one turn's access lines, never a message."""
+        loop: asyncio.AbstractEventLoop | None = None
+        if batched:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
         with self._buffer_lock:
             self._lines.append(line)
             if loop is None or len(self._lines) >= MAX_WAITING_LINES:
@@ -314,7 +317,7 @@ def fast_line(logger: logging.Logger, key: Any, fields: dict[str, Any],
             heads.clear()
         msg, constant = head(*args)
         rendered = heads[key] = formatter.head(logger.name, logging.INFO, msg, constant)
-    handler.write(formatter.line(rendered, time.time(), fields))
+    handler.write(formatter.line(rendered, time.time(), fields), batched=True)
     return True
 
 

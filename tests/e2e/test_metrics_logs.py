@@ -158,3 +158,16 @@ def test_text_logs_unmasked_when_configured(server_factory: type[Server], tmp_pa
     line = next(x for x in unmasked.output().splitlines() if "quarantined" in x and "WARNING" in x)
     assert PHONE in line and "connection=csoft" in line
     assert "smshook.access: POST /hooks/csoft 400 quarantined" in unmasked.output()
+
+
+def test_sigterm_keeps_every_line_to_the_last(server_factory: type[Server]) -> None:
+    """Access lines wait for the end of the event loop's turn (logs.StderrHandler); uvicorn re-raises
+    SIGTERM once it has shut down, so nothing runs after that: the shutdown's own lines, and the
+    access lines before them, must already be out."""
+    server = server_factory().start()
+    with httpx.Client(timeout=10) as client:
+        assert client.post(f"{server.url}/hooks/csoft", content=receipt("T1")).status_code == 200
+    server.stop()
+    lines = server.output().splitlines()
+    assert any("smshook.access: POST /hooks/csoft 200 accepted" in line for line in lines)
+    assert "Application shutdown complete." in lines[-2] and "Finished server process" in lines[-1]
