@@ -48,17 +48,6 @@ class SQLiteDb:
         return int(self.conn.execute(sql, list(args)).rowcount)
 
 
-def _numbered(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (our SQL has no ``?`` in literals)."""
-    pieces = sql.split("?")
-    return "".join(p + (f"${i + 1}" if i < len(pieces) - 1 else "") for i, p in enumerate(pieces))
-
-
-def _nul_free(value: Any) -> Any:
-    """PostgreSQL text holds no NUL: the store keeps them as U+FFFD (postgres.nul_free), so look them up so."""
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
-
-
 class PostgresDb:
     dialect = "postgresql"
 
@@ -66,10 +55,10 @@ class PostgresDb:
         self.conn = conn
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return [tuple(r) for r in await self.conn.fetch(_numbered(sql), *map(_nul_free, args))]
+        return [tuple(r) for r in await self.conn.fetch(queries.numbered(sql), *map(queries.nul_free_text, args))]
 
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> int:
-        status = await self.conn.execute(_numbered(sql), *map(_nul_free, args))
+        status = await self.conn.execute(queries.numbered(sql), *map(queries.nul_free_text, args))
         try:
             return int(str(status).rsplit(" ", 1)[-1])
         except ValueError:

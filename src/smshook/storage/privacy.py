@@ -25,6 +25,7 @@ from smshook.lifecycle import erased, optouts
 from smshook.lifecycle import store as lifecycle_store
 from smshook.privacy import ERASED, Retention, Scrubber
 from smshook.storage.contract import Store
+from smshook.storage.queries import numbered
 
 if TYPE_CHECKING:
     from smshook.storage.postgres import Conn
@@ -46,12 +47,6 @@ def _engine(store: Store) -> str:
     if isinstance(store, PostgresStore):
         return "postgresql"
     raise TypeError(f"no data-protection support for {type(store).__name__}")
-
-
-def _dollars(sql: str) -> str:
-    """``?`` placeholders as PostgreSQL's ``$1, $2, …`` (our SQL has no ``?`` in literals)."""
-    parts = sql.split("?")
-    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
 
 
 def _count(status: str) -> int:
@@ -97,7 +92,7 @@ class _Db:
             return await self.store._read(run)  # type: ignore[attr-defined,no-any-return]
 
         async def fetch(conn: Conn) -> list[tuple[Any, ...]]:
-            return [tuple(r) for r in await conn.fetch(_dollars(sql), *args)]
+            return [tuple(r) for r in await conn.fetch(numbered(sql), *args)]
 
         return await self.store._read(fetch)  # type: ignore[attr-defined,no-any-return]
 
@@ -109,7 +104,7 @@ class _Db:
             return await self.store._submit(run)  # type: ignore[attr-defined,no-any-return]
 
         async def write(conn: Conn) -> list[int]:
-            return [_count(await conn.execute(_dollars(sql), *args)) for sql, args in statements]
+            return [_count(await conn.execute(numbered(sql), *args)) for sql, args in statements]
 
         return await self.store._write(write)  # type: ignore[attr-defined,no-any-return]
 

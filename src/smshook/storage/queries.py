@@ -80,6 +80,14 @@ def _same(value: Any) -> Any:
     return value
 
 
+def numbered(sql: str) -> str:
+    """SQL written with ``?`` placeholders, as PostgreSQL's ``$1, $2, …`` (for the statements written
+    once for both engines outside the builders: data protection, the lifecycle; none has a ``?`` in a
+    literal)."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], 1))
+
+
 def nul_free_text(value: Any) -> Any:
     """A query argument as PostgreSQL stores it: NUL characters (from a URL's %00) as U+FFFD."""
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
