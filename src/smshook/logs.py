@@ -14,6 +14,7 @@ same fields as ``key=value`` after the message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sys
@@ -173,12 +174,14 @@ def _timestamp(created: float) -> str:
     micros = round((created - second) * 1e6)  # as datetime.fromtimestamp rounds, then isoformat cuts
     if micros >= 1_000_000:
         second, micros = second + 1, micros - 1_000_000
-    if _second[0] != second:
-        _second[:] = second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-    return f"{_second[1]}{micros // 1000:03d}Z"
+    global _second
+    cached = _second  # one read: another thread may replace it meanwhile, never half of it
+    if cached[0] != second:
+        cached = _second = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{cached[1]}{micros // 1000:03d}Z"
 
 
-_second: list[Any] = [None, ""]
+_second: tuple[int | None, str] = (None, "")
 
 
 class TextFormatter(_Formatter):
@@ -242,7 +245,7 @@ class StderrHandler(logging.Handler):
         logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
         logging.captureWarnings(True)  # Python warnings become log lines too (JSON like the rest)
         self._buffer_lock = threading.Lock()
-        self._lines: list[str] = []  # written once per turn of the event loop (see write)
+        self._lines: list[str] = []  # access lines waiting for the end of the loop's turn (see write)
         self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop asked to write them
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -260,10 +263,8 @@ class StderrHandler(logging.Handler):
         shutdown) loses at most one turn's access lines, never a message."""
         loop: asyncio.AbstractEventLoop | None = None
         if batched:
-            try:
+            with contextlib.suppress(RuntimeError):  # no loop running in this thread
                 loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
         with self._buffer_lock:
             self._lines.append(line)
             if loop is None or len(self._lines) >= MAX_WAITING_LINES:

@@ -450,7 +450,8 @@ def _log_access(scope: Scope, connection: Connection | None, status: int, ex: Ex
     method, path, outcome = scope["method"], _log_path(scope["path"]), ex.outcome
     fields = {"events": ex.events, "duplicates": ex.duplicates, "latency_ms": round(seconds * 1000, 3),
               "request_id": ex.request_id, "client": client[0] if client else None}  # ours, or an address
-    key = (path, method, status, outcome, connection is None)
+    # the connection's name, not only the logged path: that cuts names at 64 characters
+    key = (path, method, status, outcome, connection.name if connection else None)
     if not logs.fast_line(access_log, key, fields, _access_head, method, path, status, outcome, connection):
         msg, constant = _access_head(method, path, status, outcome, connection)
         access_log.info("%s", msg, extra={**constant, **fields})
