@@ -24,7 +24,7 @@ from typing import Any
 from smshook.events import Event, stamp
 from smshook.forwarding.model import Matcher, Subscription
 from smshook.status import MessageState, advance
-from smshook.storage.rows import delivery_id, delivery_row, event_row
+from smshook.storage.rows import delivery_row, event_row
 
 MessageKey = tuple[str, str]  # (connection, message_id)
 
@@ -112,8 +112,7 @@ def fan_out(events: Iterable[Event], matchers: Sequence[Matcher], now: float,
             waits: Mapping[str, float]) -> list[tuple[Any, ...]]:
     """The transactional outbox: one delivery row (``INSERT_DELIVERY``'s values) per new event and
     matching enabled subscription, due now (or after the event's link wait)."""
-    return [(delivery_id(m.subscription.id, e.id), m.subscription.id, e.id, e.connection, e.message_id,
-             now + waits.get(e.id, 0.0), now, now)
+    return [delivery_row(m.subscription.id, e.id, e.connection, e.message_id, now + waits.get(e.id, 0.0), now)
             for e in events for m in matchers if m.matches(e)]
 
 
